@@ -1,0 +1,26 @@
+/** The fixed set of failure classes every kiln subsystem uses; daemon/ maps each to a gRPC status. */
+export type ErrorKind =
+  | 'invalid-argument'
+  | 'not-found'
+  | 'already-exists'
+  | 'failed-precondition'
+  | 'permission-denied'
+  | 'resource-exhausted'
+  | 'unavailable'
+  | 'canceled'
+  | 'unimplemented'
+  | 'internal';
+
+/** A malformed digest, platform, reference, descriptor or manifest. */
+export class OciFormatError extends Error {
+  readonly kind = 'invalid-argument' as const;
+  readonly code = 'KILN_OCI_FORMAT' as const;
+  constructor(
+    readonly what: string,
+    readonly value: string,
+    readonly reason: string,
+  ) {
+    super(`invalid ${what} ${JSON.stringify(value)}: ${reason}`);
+    this.name = 'OciFormatError';
+  }
+}
