@@ -1,0 +1,314 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { parse as parseToml } from 'smol-toml';
+import { ConfigError } from './errors.js';
+
+export type SnapshotterKind = 'auto' | 'overlayfs' | 'native';
+export type NetworkMode = 'host' | 'none';
+export type Entitlement = 'network.host' | 'security.insecure';
+
+export interface RegistryHostConfig {
+  readonly http?: boolean;
+  readonly insecure?: boolean;
+  readonly mirrors?: readonly string[];
+  readonly ca?: readonly string[];
+}
+
+export interface TlsConfig {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca?: string;
+}
+
+/** Everything kilnd is configured with, after the TOML file and the flags are merged. */
+export interface KilndConfig {
+  readonly root: string;
+  readonly addresses: readonly string[];
+  readonly debug: boolean;
+  readonly logFormat: 'text' | 'json';
+  readonly grpc: { readonly uid?: number; readonly gid?: number; readonly tls?: TlsConfig };
+  readonly worker: {
+    readonly snapshotter: SnapshotterKind;
+    /** Undefined = unbounded, as in BuildKit. */
+    readonly maxParallelism?: number;
+    /** Restricts the platforms the worker offers (each must be runnable). */
+    readonly platforms?: readonly string[];
+    readonly networkMode: NetworkMode;
+    readonly runtime: string;
+  };
+  readonly registries: Readonly<Record<string, RegistryHostConfig>>;
+  readonly insecureEntitlements: readonly Entitlement[];
+  /** Keys in the file kiln does not know; logged at start-up. */
+  readonly unknownKeys: readonly string[];
+}
+
+export const defaultConfigPath = '/etc/kiln/kilnd.toml';
+export const defaultAddress = 'unix:///run/buildkit/buildkitd.sock';
+export const defaultRoot = '/var/lib/kiln';
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+/** Reads typed values out of a TOML table, naming the key in every error and recording unknown keys. */
+class TableReader {
+  readonly #seen = new Set<string>();
+  readonly #values: Table;
+  readonly #prefix: string;
+  readonly #unknown: string[];
+
+  constructor(values: Table, prefix: string, unknown: string[]) {
+    this.#values = values;
+    this.#prefix = prefix;
+    this.#unknown = unknown;
+  }
+
+  #get(key: string): unknown {
+    this.#seen.add(key);
+    return this.#values[key];
+  }
+
+  #fail(key: string, expected: string): never {
+    throw new ConfigError(
+      this.#prefix + key,
+      `expected ${expected}, got ${JSON.stringify(this.#values[key])}`,
+    );
+  }
+
+  string(key: string): string | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    return typeof v === 'string' ? v : this.#fail(key, 'a string');
+  }
+
+  bool(key: string): boolean | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    return typeof v === 'boolean' ? v : this.#fail(key, 'true or false');
+  }
+
+  int(key: string, min = 0): number | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    return typeof v === 'number' && Number.isInteger(v) && v >= min
+      ? v
+      : this.#fail(key, `an integer ≥ ${min}`);
+  }
+
+  strings(key: string): string[] | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    return Array.isArray(v) && v.every((s) => typeof s === 'string')
+      ? v
+      : this.#fail(key, 'a list of strings');
+  }
+
+  oneOf<T extends string>(key: string, values: readonly T[]): T | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    return (values as readonly string[]).includes(v) ? (v as T) : this.#fail(key, values.join(' | '));
+  }
+
+  table(key: string): TableReader {
+    const v = this.#get(key);
+    if (v !== undefined && !isTable(v)) this.#fail(key, 'a table');
+    return new TableReader(isTable(v) ? v : {}, `${this.#prefix}${key}.`, this.#unknown);
+  }
+
+  tables(key: string): Array<[string, TableReader]> {
+    const v = this.#get(key);
+    if (v === undefined) return [];
+    if (!isTable(v)) this.#fail(key, 'a table of tables');
+    return Object.entries(v).map(([name, t]) => {
+      if (!isTable(t)) throw new ConfigError(`${this.#prefix}${key}."${name}"`, 'expected a table');
+      return [name, new TableReader(t, `${this.#prefix}${key}."${name}".`, this.#unknown)];
+    });
+  }
+
+  /** Call after reading: any key not read is unknown to kiln. */
+  finish(): void {
+    for (const key of Object.keys(this.#values)) {
+      if (!this.#seen.has(key)) this.#unknown.push(this.#prefix + key);
+    }
+  }
+}
+
+const entitlements: readonly Entitlement[] = ['network.host', 'security.insecure'];
+
+function parseEntitlements(key: string, values: readonly string[]): Entitlement[] {
+  return values.map((v) => {
+    if (!(entitlements as readonly string[]).includes(v)) {
+      throw new ConfigError(
+        key,
+        `unknown entitlement ${JSON.stringify(v)} (known: ${entitlements.join(', ')})`,
+      );
+    }
+    return v as Entitlement;
+  });
+}
+
+interface FileSettings {
+  root?: string;
+  debug?: boolean;
+  addresses?: string[];
+  grpc: KilndConfig['grpc'];
+  worker: Partial<KilndConfig['worker']>;
+  registries: Record<string, RegistryHostConfig>;
+  insecureEntitlements?: Entitlement[];
+  unknownKeys: string[];
+}
+
+/** Parses kilnd.toml text (buildkitd.toml's keys wherever the meaning is the same). */
+export function parseConfigFile(text: string, path: string): FileSettings {
+  let doc: Table;
+  try {
+    doc = parseToml(text) as Table;
+  } catch (cause) {
+    throw new ConfigError(path, `not valid TOML: ${(cause as Error).message}`, { cause });
+  }
+  const unknownKeys: string[] = [];
+  const top = new TableReader(doc, '', unknownKeys);
+  const grpc = top.table('grpc');
+  const tls = grpc.table('tls');
+  const cert = tls.string('cert');
+  const key = tls.string('key');
+  const ca = tls.string('ca');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError('grpc.tls', 'cert and key must be given together');
+  }
+  const worker = top.table('worker');
+  const oci = worker.table('oci');
+  const registries: Record<string, RegistryHostConfig> = {};
+  for (const [host, reg] of top.tables('registry')) {
+    registries[host] = compact({
+      http: reg.bool('http'),
+      insecure: reg.bool('insecure'),
+      mirrors: reg.strings('mirrors'),
+      ca: reg.strings('ca'),
+    });
+    reg.finish();
+  }
+  const settings: FileSettings = {
+    ...compact({ root: top.string('root'), debug: top.bool('debug'), addresses: grpc.strings('address') }),
+    grpc: compact({
+      uid: grpc.int('uid'),
+      gid: grpc.int('gid'),
+      tls: cert && key ? compact({ cert, key, ca }) : undefined,
+    }),
+    worker: compact({
+      snapshotter: oci.oneOf<SnapshotterKind>('snapshotter', ['auto', 'overlayfs', 'native']),
+      maxParallelism: oci.int('max-parallelism', 1),
+      platforms: oci.strings('platforms'),
+      networkMode: oci.oneOf<NetworkMode>('networkMode', ['host', 'none']),
+      runtime: oci.string('binary'),
+    }),
+    registries,
+    insecureEntitlements: parseEntitlements(
+      'insecure-entitlements',
+      top.strings('insecure-entitlements') ?? [],
+    ),
+    unknownKeys,
+  };
+  tls.finish();
+  grpc.finish();
+  oci.finish();
+  worker.finish();
+  top.finish();
+  return settings;
+}
+
+function compact<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}
+
+export const usage = `Usage: kilnd [options]
+
+  --addr ADDRESS          listen address (repeatable): unix:///path or tcp://host:port (TLS required)
+                          default ${defaultAddress}
+  --root DIR              state directory (default ${defaultRoot})
+  --config FILE           TOML configuration (default ${defaultConfigPath}; missing = defaults)
+  --snapshotter KIND      auto | overlayfs | native (default auto)
+  --allow-insecure-entitlement NAME
+                          allow network.host or security.insecure when a build asks (repeatable)
+  --tlscert FILE --tlskey FILE [--tlscacert FILE]
+                          TLS for tcp:// listeners (a CA makes it mutual TLS)
+  --debug                 debug logging
+  --log-format text|json  log format (default text)
+  -h, --help              this help
+`;
+
+/** Merges the config file (if present) with command-line flags; flags win. */
+export async function loadConfig(argv: readonly string[]): Promise<KilndConfig> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      addr: { type: 'string', multiple: true },
+      root: { type: 'string' },
+      config: { type: 'string' },
+      snapshotter: { type: 'string' },
+      'allow-insecure-entitlement': { type: 'string', multiple: true },
+      tlscert: { type: 'string' },
+      tlskey: { type: 'string' },
+      tlscacert: { type: 'string' },
+      debug: { type: 'boolean' },
+      'log-format': { type: 'string' },
+    },
+    strict: true,
+  });
+  const configPath = values.config ?? defaultConfigPath;
+  const file = await readConfigFile(configPath, values.config !== undefined);
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') {
+    throw new ConfigError('--log-format', `expected text or json, got ${JSON.stringify(logFormat)}`);
+  }
+  const snapshotter = values.snapshotter ?? file.worker.snapshotter ?? 'auto';
+  if (!['auto', 'overlayfs', 'native'].includes(snapshotter)) {
+    throw new ConfigError(
+      '--snapshotter',
+      `expected auto, overlayfs or native, got ${JSON.stringify(snapshotter)}`,
+    );
+  }
+  const tls = values.tlscert || values.tlskey ? flagTls(values) : file.grpc.tls;
+  return {
+    root: values.root ?? file.root ?? defaultRoot,
+    addresses: values.addr ?? file.addresses ?? [defaultAddress],
+    debug: values.debug ?? file.debug ?? false,
+    logFormat,
+    grpc: { ...file.grpc, ...(tls ? { tls } : {}) },
+    worker: {
+      ...file.worker,
+      snapshotter: snapshotter as SnapshotterKind,
+      networkMode: file.worker.networkMode ?? 'host',
+      runtime: file.worker.runtime ?? 'runc',
+    },
+    registries: file.registries,
+    insecureEntitlements: values['allow-insecure-entitlement']
+      ? parseEntitlements('--allow-insecure-entitlement', values['allow-insecure-entitlement'])
+      : (file.insecureEntitlements ?? []),
+    unknownKeys: file.unknownKeys,
+  };
+}
+
+function flagTls(values: { tlscert?: string; tlskey?: string; tlscacert?: string }): TlsConfig {
+  if (!values.tlscert || !values.tlskey) {
+    throw new ConfigError('--tlscert/--tlskey', 'both must be given');
+  }
+  return { cert: values.tlscert, key: values.tlskey, ...(values.tlscacert ? { ca: values.tlscacert } : {}) };
+}
+
+async function readConfigFile(path: string, explicit: boolean): Promise<FileSettings> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && !explicit) {
+      return { grpc: {}, worker: {}, registries: {}, unknownKeys: [] };
+    }
+    throw new ConfigError('--config', `cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+  return parseConfigFile(text, path);
+}

@@ -1,0 +1,43 @@
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import type { ErrorKind } from '../oci/index.js';
+
+/** The one place that knows gRPC codes: each error kind's status. */
+const statusByKind: Record<ErrorKind, status> = {
+  'invalid-argument': status.INVALID_ARGUMENT,
+  'not-found': status.NOT_FOUND,
+  'already-exists': status.ALREADY_EXISTS,
+  'failed-precondition': status.FAILED_PRECONDITION,
+  'permission-denied': status.PERMISSION_DENIED,
+  'resource-exhausted': status.RESOURCE_EXHAUSTED,
+  unavailable: status.UNAVAILABLE,
+  canceled: status.CANCELLED,
+  unimplemented: status.UNIMPLEMENTED,
+  internal: status.INTERNAL,
+};
+
+function kindOf(err: unknown): ErrorKind {
+  if (typeof err === 'object' && err !== null && 'kind' in err) {
+    const kind = (err as { kind: unknown }).kind;
+    if (typeof kind === 'string' && kind in statusByKind) return kind as ErrorKind;
+  }
+  if (err instanceof Error && err.name === 'AbortError') return 'canceled';
+  return 'internal';
+}
+
+/** Extra trailers an error wants sent (e.g. grpc-status-details-bin with typed details). */
+export interface WithTrailers {
+  readonly trailers?: Metadata;
+}
+
+/** Turns any thrown value into the ServiceError grpc-js sends: status from `kind`, the message as is. */
+export function toServiceError(err: unknown): ServiceError {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = statusByKind[kindOf(err)];
+  const metadata = (err as WithTrailers | undefined)?.trailers ?? new Metadata();
+  return Object.assign(new Error(message), { code, details: message, metadata });
+}
+
+/** A stand-in error for RPCs whose issue has not landed: says which method is missing. */
+export function unimplemented(method: string): ServiceError {
+  return toServiceError({ kind: 'unimplemented', message: `kiln does not implement ${method} yet` });
+}

@@ -1,0 +1,66 @@
+import type { Platform } from '../oci/index.js';
+import type { StatusRecord } from './progress.js';
+
+/** One output of a vertex: a committed snapshot, or nothing for an empty (scratch) result. */
+export interface ResultRef {
+  readonly snapshot: string | undefined;
+}
+
+export const emptyRef: ResultRef = { snapshot: undefined };
+
+/** Which part of an input a content-based dependency covers. */
+export interface Selector {
+  readonly path: string;
+  readonly followLinks: boolean;
+  readonly wildcard: boolean;
+  readonly includePatterns?: readonly string[];
+  readonly excludePatterns?: readonly string[];
+}
+
+/**
+ * How one input contributes to the cache key: by the input's own cache key, or (contentBased)
+ * by a checksum of the selected paths of its result, so an input rebuilt with identical content
+ * still gives a hit.
+ */
+export interface DepSpec {
+  readonly contentBased: boolean;
+  readonly selectors: readonly Selector[];
+}
+
+/** What an op contributes to its cache key: its own normalised digest and one DepSpec per input. */
+export interface CacheMap {
+  readonly digest: string;
+  readonly deps: readonly DepSpec[];
+}
+
+/** How an op reports progress on its vertex. */
+export interface VertexProgress {
+  status(status: Omit<StatusRecord, 'vertex' | 'timestamp'>): void;
+  log(stream: 1 | 2, data: Uint8Array): void;
+  warn(short: string, detail?: readonly string[]): void;
+}
+
+/** What an op sees of the build it runs in. */
+export interface OpContext {
+  readonly digest: string;
+  readonly platform: Platform;
+  readonly signal: AbortSignal;
+  readonly progress: VertexProgress;
+  /** Session ids of the jobs that want this vertex, most recent first. */
+  readonly sessionIds: () => readonly string[];
+  /** Entitlements every job wanting this vertex was granted. */
+  readonly entitlements: () => ReadonlySet<string>;
+}
+
+/**
+ * One LLB op's implementation: cache rules beside execution, as in BuildKit. `cacheMap` may do
+ * I/O that decides identity (resolving an image tag, transferring a local directory); `exec` runs
+ * only on a cache miss and returns one ref per output.
+ */
+export interface SolverOp {
+  readonly outputs: number;
+  /** The `RecordType` shown by `buildctl du` for results of this op. */
+  readonly recordType: string;
+  cacheMap(ctx: OpContext): Promise<CacheMap>;
+  exec(ctx: OpContext, inputs: readonly ResultRef[]): Promise<readonly ResultRef[]>;
+}

@@ -1,0 +1,276 @@
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { Platform } from '../oci/index.js';
+import type { CacheStore } from './cache-store.js';
+import { outputKeys, type DepKey } from './cache-key.js';
+import { JobCanceledError, VertexError } from './errors.js';
+import type { LlbOpView } from './llb-view.js';
+import type { OpContext, ResultRef, Selector, SolverOp } from './op.js';
+import type { ProgressSink } from './progress.js';
+import { SharedVertex, type VertexOutcome } from './vertex.js';
+
+/** A job as the scheduler sees it. */
+export interface SchedulerJob {
+  readonly ref: string;
+  readonly progress: ProgressSink;
+  readonly signal: AbortSignal;
+  readonly sessionIds: readonly string[];
+  readonly entitlements: ReadonlySet<string>;
+  /** The per-build cap (`kiln.max-parallelism`), when the build asked for one. */
+  readonly queue?: PQueue;
+}
+
+/** A validated definition: its ops by digest and the default platform for ops that name none. */
+export interface SolverGraph {
+  readonly ops: ReadonlyMap<string, LlbOpView>;
+}
+
+export type OpFactory = (view: LlbOpView, platform: Platform) => SolverOp;
+
+export interface ContentChecksummer {
+  /** A checksum of the content at the selected paths of a result (never of its mtimes). */
+  checksum(ref: ResultRef, selectors: readonly Selector[], signal: AbortSignal): Promise<string>;
+}
+
+export interface SchedulerOptions {
+  readonly ops: OpFactory;
+  readonly cache: CacheStore;
+  readonly checksums: ContentChecksummer;
+  readonly defaultPlatform: Platform;
+  /** Concurrent op executions on this worker; undefined = unbounded. */
+  readonly maxParallelism?: number;
+  readonly logger?: Logger;
+}
+
+interface JobState {
+  readonly job: SchedulerJob;
+  readonly vertices: Set<SharedVertex>;
+}
+
+/**
+ * Evaluates definitions against the daemon-wide vertex table. A vertex is keyed by op digest
+ * and shared by every job that contains it, so the same step requested by concurrent builds runs
+ * once and all of them see its progress. Only vertices reachable from the requested result are
+ * evaluated. Each vertex computes its cache key from its op and its inputs; a hit never runs the
+ * op. Op executions go through one queue bounded by max-parallelism (and a job's own cap).
+ */
+export class Scheduler {
+  readonly #vertices = new Map<string, SharedVertex>();
+  readonly #jobs = new Map<SchedulerJob, JobState>();
+  readonly #queue: PQueue;
+  readonly #options: SchedulerOptions;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    this.#queue = new PQueue({ concurrency: options.maxParallelism ?? Number.POSITIVE_INFINITY });
+  }
+
+  /** Builds `target` (an op digest and output index) of `graph` for `job`. */
+  async build(
+    graph: SolverGraph,
+    target: { readonly digest: string; readonly index: number },
+    job: SchedulerJob,
+  ): Promise<{ ref: ResultRef; key: string }> {
+    job.signal.throwIfAborted();
+    const state = this.#jobState(job);
+    this.#attachReachable(graph, target.digest, state);
+    const vertex = this.#vertices.get(target.digest)!;
+    const outcome = await raceAbort(
+      this.#evaluate(vertex, state),
+      job.signal,
+      () => new JobCanceledError(job.ref),
+    );
+    return { ref: outcome.refs[target.index]!, key: outcome.keys[target.index]! };
+  }
+
+  /** Detaches a finished or cancelled job; vertices nobody wants any more stop and are forgotten. */
+  release(job: SchedulerJob): void {
+    const state = this.#jobs.get(job);
+    if (!state) return;
+    this.#jobs.delete(job);
+    for (const vertex of state.vertices) {
+      vertex.detach(job);
+      if (vertex.subscriberCount > 0) continue;
+      if (vertex.state.kind === 'running' || vertex.state.kind === 'waiting') vertex.abort.abort();
+      this.#vertices.delete(vertex.digest);
+    }
+  }
+
+  /** Vertices in the table (for tests and metrics). */
+  get vertexCount(): number {
+    return this.#vertices.size;
+  }
+
+  #jobState(job: SchedulerJob): JobState {
+    let state = this.#jobs.get(job);
+    if (!state) {
+      state = { job, vertices: new Set() };
+      this.#jobs.set(job, state);
+    }
+    return state;
+  }
+
+  /** Announces (and shares) every vertex reachable from `root`, inputs first. */
+  #attachReachable(graph: SolverGraph, root: string, state: JobState): void {
+    const order: string[] = [];
+    const seen = new Set<string>([root]);
+    const stack = [root];
+    while (stack.length > 0) {
+      const digest = stack.pop()!;
+      order.push(digest);
+      for (const input of graph.ops.get(digest)?.inputDigests ?? []) {
+        if (!seen.has(input)) {
+          seen.add(input);
+          stack.push(input);
+        }
+      }
+    }
+    for (const digest of order.reverse()) {
+      let vertex = this.#vertices.get(digest);
+      if (!vertex) {
+        vertex = new SharedVertex(digest, graph.ops.get(digest)!);
+        this.#vertices.set(digest, vertex);
+      }
+      vertex.attach(state.job);
+      state.vertices.add(vertex);
+    }
+  }
+
+  #evaluate(vertex: SharedVertex, state: JobState): Promise<VertexOutcome> {
+    vertex.outcome ??= this.#run(vertex, state);
+    return vertex.outcome;
+  }
+
+  async #run(vertex: SharedVertex, state: JobState): Promise<VertexOutcome> {
+    // Yield first: evaluating a deep chain then unwinds through the microtask queue, not the stack.
+    await Promise.resolve();
+    const view = vertex.view;
+    const inputs = await Promise.all(
+      view.op.inputs.map(async (input) => {
+        const producer = this.#vertices.get(input.digest)!;
+        const outcome = await this.#evaluate(producer, state);
+        const index = Number(input.index);
+        return { key: outcome.keys[index]!, ref: outcome.refs[index]! };
+      }),
+    );
+    const signal = vertex.abort.signal;
+    const op = this.#options.ops(view, this.#platformOf(view));
+    const ctx = this.#context(vertex, signal);
+    const isSource = view.op.op.case === 'source';
+    let started: Date | undefined;
+    try {
+      if (isSource) {
+        started = new Date();
+        vertex.transition({ kind: 'running', started });
+      }
+      const cacheMap = await op.cacheMap(ctx);
+      const deps = await Promise.all(
+        cacheMap.deps.map(async (dep, i): Promise<DepKey> => {
+          const input = inputs[i]!;
+          if (!dep.contentBased) return { key: input.key, selectors: dep.selectors };
+          return { checksum: await this.#options.checksums.checksum(input.ref, dep.selectors, signal) };
+        }),
+      );
+      const keys = outputKeys(cacheMap, deps, op.outputs);
+      const hit = view.ignoreCache ? undefined : this.#lookup(keys);
+      if (hit) {
+        const outcome = { keys, refs: hit };
+        vertex.transition({ kind: 'cached', at: new Date(), outcome });
+        return outcome;
+      }
+      const queue = state.job.queue;
+      const run = (): Promise<readonly ResultRef[]> => {
+        signal.throwIfAborted();
+        started ??= new Date();
+        vertex.transition({ kind: 'running', started });
+        return op.exec(
+          ctx,
+          inputs.map((i) => i.ref),
+        );
+      };
+      const refs = await (queue ? queue.add(() => this.#queue.add(run)) : this.#queue.add(run));
+      keys.forEach((key, i) =>
+        this.#options.cache.save(key, {
+          snapshot: refs[i]!.snapshot,
+          description: view.name,
+          recordType: op.recordType,
+        }),
+      );
+      const outcome = { keys, refs };
+      vertex.transition({ kind: 'done', started: started ?? new Date(), completed: new Date(), outcome });
+      return outcome;
+    } catch (cause) {
+      const error = signal.aborted
+        ? new JobCanceledError(state.job.ref)
+        : new VertexError({ digest: vertex.digest, name: view.name }, cause);
+      vertex.transition({
+        kind: 'failed',
+        ...(started ? { started } : {}),
+        completed: new Date(),
+        error: signal.aborted ? new Error(`${error.message}: context canceled`) : error,
+      });
+      this.#options.logger?.debug({ vertex: vertex.digest, err: cause }, 'vertex failed');
+      throw error;
+    }
+  }
+
+  #lookup(keys: readonly string[]): ResultRef[] | undefined {
+    const refs: ResultRef[] = [];
+    for (const key of keys) {
+      const record = this.#options.cache.lookup(key);
+      if (!record) return undefined;
+      refs.push({ snapshot: record.snapshot });
+    }
+    return refs;
+  }
+
+  #platformOf(view: LlbOpView): Platform {
+    const p = view.op.platform;
+    if (!p || !p.OS || !p.Architecture) return this.#options.defaultPlatform;
+    return {
+      os: p.OS,
+      architecture: p.Architecture,
+      ...(p.Variant ? { variant: p.Variant } : {}),
+    };
+  }
+
+  #context(vertex: SharedVertex, signal: AbortSignal): OpContext {
+    const jobs = (): SchedulerJob[] =>
+      [...this.#jobs.values()].filter((s) => s.vertices.has(vertex)).map((s) => s.job);
+    return {
+      digest: vertex.digest,
+      platform: this.#platformOf(vertex.view),
+      signal,
+      progress: vertex,
+      sessionIds: () =>
+        jobs()
+          .flatMap((j) => j.sessionIds)
+          .reverse(),
+      entitlements: () => {
+        const all = jobs();
+        const granted = new Set(all[0]?.entitlements ?? []);
+        for (const job of all.slice(1))
+          for (const e of granted) if (!job.entitlements.has(e)) granted.delete(e);
+        return granted;
+      },
+    };
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal, error: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(error());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

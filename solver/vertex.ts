@@ -1,0 +1,130 @@
+import type { LlbOpView } from './llb-view.js';
+import type { ResultRef, VertexProgress } from './op.js';
+import type { LogRecord, ProgressSink, StatusRecord, VertexRecord } from './progress.js';
+
+/** The results of a settled vertex: one cache key and one ref per output. */
+export interface VertexOutcome {
+  readonly keys: readonly string[];
+  readonly refs: readonly ResultRef[];
+}
+
+/** Where a vertex is in its life; one value, replaced as a whole on each transition. */
+export type VertexState =
+  | { readonly kind: 'waiting' }
+  | { readonly kind: 'running'; readonly started: Date }
+  | { readonly kind: 'cached'; readonly at: Date; readonly outcome: VertexOutcome }
+  | {
+      readonly kind: 'done';
+      readonly started: Date;
+      readonly completed: Date;
+      readonly outcome: VertexOutcome;
+    }
+  | { readonly kind: 'failed'; readonly started?: Date; readonly completed: Date; readonly error: Error };
+
+/** One party interested in a vertex: a job, seen through its progress sink. */
+export interface VertexSubscriber {
+  readonly progress: ProgressSink;
+}
+
+/** Logs kept per vertex to replay to a job that attaches while (or after) it runs. */
+const replayLogBytes = 64 * 1024;
+
+/**
+ * A vertex of the daemon-wide graph, shared by every job whose definition contains its op. It
+ * tracks its state, who is attached, and fans its progress out to all of them, replaying what a
+ * late subscriber missed.
+ */
+export class SharedVertex implements VertexProgress {
+  #state: VertexState = { kind: 'waiting' };
+  readonly #subscribers = new Set<VertexSubscriber>();
+  readonly #statuses = new Map<string, StatusRecord>();
+  readonly #logs: LogRecord[] = [];
+  #logBytes = 0;
+  /** Set once evaluation starts; every job awaits the same promise. */
+  outcome: Promise<VertexOutcome> | undefined;
+  readonly abort = new AbortController();
+
+  constructor(
+    readonly digest: string,
+    readonly view: LlbOpView,
+  ) {}
+
+  get state(): VertexState {
+    return this.#state;
+  }
+
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  attach(subscriber: VertexSubscriber): void {
+    if (this.#subscribers.has(subscriber)) return;
+    this.#subscribers.add(subscriber);
+    subscriber.progress.write({ type: 'vertex', vertex: this.record() });
+    for (const status of this.#statuses.values()) subscriber.progress.write({ type: 'status', status });
+    for (const log of this.#logs) subscriber.progress.write({ type: 'log', log });
+  }
+
+  detach(subscriber: VertexSubscriber): void {
+    this.#subscribers.delete(subscriber);
+  }
+
+  transition(state: VertexState): void {
+    this.#state = state;
+    this.#emitRecord();
+  }
+
+  /** The record clients display for the current state. */
+  record(): VertexRecord {
+    const base = { digest: this.digest, inputs: this.view.inputDigests, name: this.view.name };
+    const group = this.view.progressGroup ? { progressGroup: this.view.progressGroup } : {};
+    const s = this.#state;
+    switch (s.kind) {
+      case 'waiting':
+        return { ...base, ...group, cached: false };
+      case 'running':
+        return { ...base, ...group, cached: false, started: s.started };
+      case 'cached':
+        return { ...base, ...group, cached: true, started: s.at, completed: s.at };
+      case 'done':
+        return { ...base, ...group, cached: false, started: s.started, completed: s.completed };
+      case 'failed':
+        return {
+          ...base,
+          ...group,
+          cached: false,
+          ...(s.started ? { started: s.started } : { started: s.completed }),
+          completed: s.completed,
+          error: s.error.message,
+        };
+    }
+  }
+
+  status(status: Omit<StatusRecord, 'vertex' | 'timestamp'>): void {
+    const record: StatusRecord = { ...status, vertex: this.digest, timestamp: new Date() };
+    this.#statuses.set(record.id, record);
+    this.#emit({ type: 'status', status: record });
+  }
+
+  log(stream: 1 | 2, data: Uint8Array): void {
+    const record: LogRecord = { vertex: this.digest, stream, data, timestamp: new Date() };
+    this.#logs.push(record);
+    this.#logBytes += data.byteLength;
+    while (this.#logBytes > replayLogBytes && this.#logs.length > 1) {
+      this.#logBytes -= this.#logs.shift()!.data.byteLength;
+    }
+    this.#emit({ type: 'log', log: record });
+  }
+
+  warn(short: string, detail: readonly string[] = []): void {
+    this.#emit({ type: 'warning', warning: { vertex: this.digest, level: 1, short, detail } });
+  }
+
+  #emitRecord(): void {
+    this.#emit({ type: 'vertex', vertex: this.record() });
+  }
+
+  #emit(event: Parameters<ProgressSink['write']>[0]): void {
+    for (const subscriber of this.#subscribers) subscriber.progress.write(event);
+  }
+}
