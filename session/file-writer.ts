@@ -1,0 +1,114 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants, promises as fsp, type promises } from 'node:fs';
+import { FileSyncWriteError } from './errors.js';
+
+const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** What a file needs once its bytes are written. */
+export interface FileFinish {
+  /** POSIX permission bits (with setuid/setgid/sticky). */
+  perm: number;
+  /** Whether the creation mode was cut by the umask, so an explicit chmod is needed. */
+  chmod: boolean;
+  /** uid/gid to set, or undefined when the file already belongs to them. */
+  owner: { uid: number; gid: number } | undefined;
+  /** Modification time, seconds since the epoch (fractional). */
+  mtime: number;
+}
+
+/**
+ * Writes one received file: chunks are hashed as they arrive (the digest needs no second pass)
+ * and written in order by a single async loop, several chunks per writev when they pile up.
+ * The file is created exclusively and never through a symlink (O_EXCL | O_NOFOLLOW).
+ */
+export class FileWriter {
+  /** Resolves to the `sha256:` digest of the content once the file is complete on disk. */
+  readonly done: Promise<string>;
+  private readonly hash: Hash = createHash('sha256');
+  private chunks: Uint8Array[] = [];
+  private ended = false;
+  private running = false;
+  private handle: promises.FileHandle | undefined;
+  private resolveDone!: (digest: string) => void;
+  private rejectDone!: (err: Error) => void;
+  private state: 'open' | 'closed' | 'failed' = 'open';
+
+  constructor(
+    private readonly target: string,
+    private readonly parentReady: Promise<void>,
+    private readonly finish: FileFinish,
+    /** Called with the byte count each time queued bytes are flushed to disk. */
+    private readonly onFlushed: (bytes: number) => void,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  write(data: Uint8Array): void {
+    if (this.ended)
+      throw new FileSyncWriteError({
+        path: this.target,
+        operation: 'writing',
+        cause: new Error('data after end of file'),
+      });
+    this.hash.update(data);
+    this.chunks.push(data);
+    this.kick();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running || this.state !== 'open') return;
+    this.running = true;
+    this.run().then(
+      () => {
+        this.running = false;
+        if (this.state === 'open' && (this.chunks.length > 0 || this.ended)) this.kick();
+      },
+      (err: unknown) => {
+        this.running = false;
+        this.state = 'failed';
+        this.onFlushed(this.chunks.reduce((n, c) => n + c.length, 0));
+        this.chunks = [];
+        void this.handle?.close().catch(() => undefined);
+        this.rejectDone(new FileSyncWriteError({ path: this.target, operation: 'writing', cause: err }));
+      },
+    );
+  }
+
+  private async run(): Promise<void> {
+    if (!this.handle) {
+      await this.parentReady;
+      this.handle = await fsp.open(this.target, OPEN_FLAGS, this.finish.perm & 0o777);
+    }
+    while (this.chunks.length > 0) {
+      const batch = this.chunks;
+      this.chunks = [];
+      const total = batch.reduce((n, c) => n + c.length, 0);
+      const { bytesWritten } =
+        batch.length === 1
+          ? await this.handle.write(batch[0] as Uint8Array)
+          : await this.handle.writev(batch);
+      if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
+      this.onFlushed(total);
+    }
+    if (!this.ended) return;
+    const handle = this.handle;
+    const { perm, chmod, owner, mtime } = this.finish;
+    if (owner) await handle.chown(owner.uid, owner.gid);
+    // chown clears setuid/setgid, so the mode goes after it.
+    if (chmod || owner) await handle.chmod(perm);
+    await handle.utimes(mtime, mtime);
+    this.handle = undefined;
+    await handle.close();
+    this.state = 'closed';
+    this.resolveDone(`sha256:${this.hash.digest('hex')}`);
+  }
+}
