@@ -1,0 +1,62 @@
+import type { ErrorKind } from '../../oci/index.js';
+import { goQuote } from './go-text.js';
+
+/**
+ * A Dockerfile that cannot be parsed, or an instruction that is invalid. Lines are 1-based and
+ * inclusive; phase 2 attaches them to the LLB source map so `buildctl` prints the offending lines.
+ * `message` is what BuildKit prints (e.g. `dockerfile parse error on line 3: unknown instruction:
+ * FOO`); `reason` is the bare cause without the line prefix.
+ */
+export class DockerfileError extends Error {
+  readonly kind: ErrorKind = 'invalid-argument';
+  readonly code = 'KILN_DOCKERFILE_INVALID' as const;
+  readonly startLine: number;
+  readonly endLine: number;
+  readonly reason: string;
+
+  constructor(opts: {
+    reason: string;
+    startLine: number;
+    endLine?: number;
+    message?: string;
+    cause?: unknown;
+  }) {
+    super(opts.message ?? opts.reason, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'DockerfileError';
+    this.reason = opts.reason;
+    this.startLine = opts.startLine;
+    this.endLine = Math.max(opts.endLine ?? opts.startLine, opts.startLine);
+  }
+}
+
+/**
+ * A word the shell lexer cannot expand: a syntax error (`${`, unterminated quotes, bad modifier,
+ * bad pattern) or a `${V?msg}` / `${V:?msg}` check that failed. Message as BuildKit's:
+ * `failed to process "<word>": <reason>`.
+ */
+export class WordExpansionError extends Error {
+  readonly kind: ErrorKind = 'invalid-argument';
+  readonly code = 'KILN_DOCKERFILE_EXPANSION' as const;
+  readonly word: string;
+  readonly reason: string;
+
+  constructor(opts: { word: string; reason: string }) {
+    super(`failed to process ${goQuote(opts.word)}: ${opts.reason}`);
+    this.name = 'WordExpansionError';
+    this.word = opts.word;
+    this.reason = opts.reason;
+  }
+}
+
+/** The requested `--target` names no stage of the Dockerfile. */
+export class TargetNotFoundError extends Error {
+  readonly kind: ErrorKind = 'invalid-argument';
+  readonly code = 'KILN_DOCKERFILE_TARGET' as const;
+  readonly target: string;
+
+  constructor(opts: { target: string }) {
+    super(`target stage ${opts.target} could not be found`);
+    this.name = 'TargetNotFoundError';
+    this.target = opts.target;
+  }
+}
