@@ -41,3 +41,21 @@ export function toServiceError(err: unknown): ServiceError {
 export function unimplemented(method: string): ServiceError {
   return toServiceError({ kind: 'unimplemented', message: `kiln does not implement ${method} yet` });
 }
+
+const kindByStatus = new Map<number, ErrorKind>(
+  Object.entries(statusByKind).map(([kind, code]) => [code, kind as ErrorKind]),
+);
+
+/** An error a client reported as a google.rpc.Status (LLBBridge.Return), with its kind restored. */
+export class ClientReportedError extends Error {
+  readonly code = 'KILN_DAEMON_CLIENT_ERROR' as const;
+  readonly kind: ErrorKind;
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClientReportedError';
+    this.kind = kindByStatus.get(status) ?? 'internal';
+  }
+}

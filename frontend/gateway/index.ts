@@ -1,0 +1,1 @@
+export { gatewayCaps } from './caps.js';

@@ -1,0 +1,156 @@
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { Definition } from '../proto/gen/pb/ops_pb.js';
+import { SolveRequestError } from './errors.js';
+import { JobGateway, type GatewayServices } from './gateway.js';
+import type { GatewayResult } from './gateway-client.js';
+import { Job, type CacheOptionEntry, type ExporterRequest } from './job.js';
+import type { JobRegistry } from './job-registry.js';
+import type { ResultRef } from './op.js';
+import type { Scheduler } from './scheduler.js';
+
+/** A Control.Solve request, decoded. */
+export interface BuildRequest {
+  readonly ref: string;
+  readonly sessionId: string;
+  readonly definition?: Definition;
+  readonly frontend: string;
+  readonly frontendAttrs: Readonly<Record<string, string>>;
+  readonly exporters: readonly ExporterRequest[];
+  readonly cacheExports: readonly CacheOptionEntry[];
+  readonly cacheImports: readonly CacheOptionEntry[];
+  readonly entitlements: readonly string[];
+}
+
+/** A build's result as exporters take it: refs resolved, frontend metadata attached. */
+export interface BuildResult {
+  readonly ref?: ResultRef;
+  readonly refs?: ReadonlyMap<string, ResultRef>;
+  readonly metadata: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Runs one output of a build; returns its part of the exporter response. */
+export interface ExportRunner {
+  export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>>;
+}
+
+export interface BuildControllerOptions {
+  readonly jobs: JobRegistry;
+  readonly scheduler: Scheduler;
+  readonly gateway: Omit<GatewayServices, 'scheduler'>;
+  readonly exporter: ExportRunner;
+  /** Entitlements the daemon allows builds to ask for. */
+  readonly allowedEntitlements: ReadonlySet<string>;
+  readonly logger?: Logger;
+}
+
+/** Waits for gateway calls that may arrive before the job (as the reference daemon does). */
+const gatewayWaitMs = 3000;
+
+/**
+ * The lifecycle of a build, from Control.Solve to its answer: register the job before anything
+ * slow, obtain the result (solved directly, or returned through the gateway by buildctl's
+ * client-side build function), run the exporters, and always release what the job held.
+ */
+export class BuildController {
+  readonly #gateways = new Map<string, JobGateway>();
+  readonly #options: BuildControllerOptions;
+
+  constructor(options: BuildControllerOptions) {
+    this.#options = options;
+  }
+
+  async solve(request: BuildRequest, signal: AbortSignal): Promise<Record<string, string>> {
+    const { jobs, scheduler } = this.#options;
+    const entitlements = this.#checkEntitlements(request.entitlements);
+    const job = new Job({
+      ref: request.ref,
+      sessionId: request.sessionId,
+      frontend: request.frontend,
+      frontendAttrs: request.frontendAttrs,
+      exporters: request.exporters,
+      cacheExports: request.cacheExports,
+      cacheImports: request.cacheImports,
+      entitlements,
+      ...perBuildQueue(request.frontendAttrs),
+    });
+    jobs.register(job);
+    const gateway = new JobGateway(job, { ...this.#options.gateway, scheduler });
+    this.#gateways.set(job.ref, gateway);
+    const onAbort = (): void => job.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const returned =
+        request.definition || request.frontend
+          ? await gateway.solve({
+              ...(request.definition ? { definition: request.definition } : {}),
+              frontend: request.frontend,
+              frontendOpt: request.frontendAttrs,
+            })
+          : await job.waitForReturn();
+      const result = this.#resolveResult(gateway, returned);
+      const responses = await Promise.all(
+        request.exporters.map((exporter) => this.#options.exporter.export(exporter, result, job)),
+      );
+      return Object.assign(frontendResponse(returned), ...responses);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      job.cancel();
+      job.progress.end();
+      scheduler.release(job);
+      jobs.remove(job);
+      this.#gateways.delete(job.ref);
+    }
+  }
+
+  /** The gateway of a running build, for LLBBridge calls tagged with its ref. */
+  async gateway(ref: string, signal?: AbortSignal): Promise<JobGateway> {
+    await this.#options.jobs.get(ref, { timeoutMs: gatewayWaitMs, ...(signal ? { signal } : {}) });
+    const gateway = this.#gateways.get(ref);
+    if (!gateway) throw new SolveRequestError(`no such job ${ref}`, 'not-found');
+    return gateway;
+  }
+
+  #checkEntitlements(requested: readonly string[]): ReadonlySet<string> {
+    for (const entitlement of requested) {
+      if (!this.#options.allowedEntitlements.has(entitlement)) {
+        throw new SolveRequestError(
+          `granting entitlement ${entitlement} is not allowed by build daemon configuration (start kilnd with --allow-insecure-entitlement ${entitlement})`,
+          'permission-denied',
+        );
+      }
+    }
+    return new Set(requested);
+  }
+
+  #resolveResult(gateway: JobGateway, returned: GatewayResult): BuildResult {
+    return {
+      ...(returned.ref ? { ref: gateway.resolve(returned.ref) } : {}),
+      ...(returned.refs
+        ? { refs: new Map([...returned.refs].map(([platform, ref]) => [platform, gateway.resolve(ref)])) }
+        : {}),
+      metadata: returned.metadata,
+    };
+  }
+}
+
+function perBuildQueue(attrs: Readonly<Record<string, string>>): { queue?: PQueue } {
+  const value = attrs['kiln.max-parallelism'];
+  if (value === undefined) return {};
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new SolveRequestError(
+      `kiln.max-parallelism must be a positive integer, got ${JSON.stringify(value)}`,
+    );
+  }
+  return { queue: new PQueue({ concurrency: n }) };
+}
+
+/** Frontend metadata keys starting with `frontend.` are part of the build's response. */
+function frontendResponse(result: GatewayResult): Record<string, string> {
+  const response: Record<string, string> = {};
+  for (const [key, value] of result.metadata) {
+    if (key.startsWith('frontend.')) response[key] = Buffer.from(value).toString('utf8');
+  }
+  return response;
+}

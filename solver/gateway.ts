@@ -1,0 +1,130 @@
+import type { Platform } from '../oci/index.js';
+import type { Definition } from '../proto/gen/pb/ops_pb.js';
+import { SolveRequestError } from './errors.js';
+import type {
+  FileStat,
+  Frontend,
+  GatewayClient,
+  GatewayRef,
+  GatewayResult,
+  GatewaySolveRequest,
+  ResolveImageOptions,
+  ResolvedImageConfig,
+} from './gateway-client.js';
+import { newId, type Job } from './job.js';
+import type { ResultRef } from './op.js';
+import type { Scheduler, SolverGraph } from './scheduler.js';
+
+/** A definition made ready for the scheduler: its validated ops and the result it asks for. */
+export interface LoadedDefinition {
+  readonly graph: SolverGraph;
+  readonly target: { readonly digest: string; readonly index: number };
+}
+
+/** Read access to results' files (mounting them read-only as needed). */
+export interface SnapshotFiles {
+  readFile(ref: ResultRef, path: string, range?: { offset: number; length: number }): Promise<Uint8Array>;
+  readDir(ref: ResultRef, path: string, includePattern?: string): Promise<FileStat[]>;
+  stat(ref: ResultRef, path: string): Promise<FileStat>;
+}
+
+export interface ImageConfigResolver {
+  resolve(
+    ref: string,
+    options: ResolveImageOptions & { job: Job; signal: AbortSignal },
+  ): Promise<ResolvedImageConfig>;
+}
+
+export interface GatewayServices {
+  readonly scheduler: Scheduler;
+  readonly loadDefinition: (definition: Definition) => LoadedDefinition;
+  readonly frontends: ReadonlyMap<string, Frontend>;
+  readonly files: SnapshotFiles;
+  readonly images: ImageConfigResolver;
+  readonly workerPlatforms: readonly Platform[];
+}
+
+interface HeldRef {
+  readonly ref: ResultRef;
+  readonly definition?: Definition;
+}
+
+/**
+ * The gateway of one job: what buildctl's LLBBridge calls and the built-in frontends use. Results
+ * are handed out as opaque ids that stay valid until the job ends.
+ */
+export class JobGateway {
+  readonly #refs = new Map<string, HeldRef>();
+
+  constructor(
+    readonly job: Job,
+    private readonly services: GatewayServices,
+  ) {}
+
+  /** A client for a frontend, seeing `frontendOpt` as its options. */
+  client(
+    frontendOpt: Readonly<Record<string, string>>,
+    inputs: ReadonlyMap<string, Definition> = new Map(),
+  ): GatewayClient {
+    const job = this.job;
+    return {
+      frontendOpt,
+      sessionId: job.options.sessionId,
+      workerPlatforms: this.services.workerPlatforms,
+      solve: (request, signal) => this.solve(request, signal),
+      readFile: (ref, path, range) => this.services.files.readFile(this.resolve(ref), path, range),
+      readDir: (ref, path, include) => this.services.files.readDir(this.resolve(ref), path, include),
+      statFile: (ref, path) => this.services.files.stat(this.resolve(ref), path),
+      resolveImageConfig: (ref, options) =>
+        this.services.images.resolve(ref, { ...options, job, signal: job.signal }),
+      inputs: () => inputs,
+      warn: (message) =>
+        job.progress.write({
+          type: 'warning',
+          warning: { vertex: '', level: 1, short: message, detail: [] },
+        }),
+    };
+  }
+
+  /** Solves a definition, or runs a frontend by name. */
+  async solve(request: GatewaySolveRequest, signal?: AbortSignal): Promise<GatewayResult> {
+    signal?.throwIfAborted();
+    if (request.definition && request.definition.def.length > 0) {
+      const loaded = this.services.loadDefinition(request.definition);
+      const { ref } = await this.services.scheduler.build(loaded.graph, loaded.target, this.job);
+      return { ref: this.hold(ref, request.definition), metadata: new Map() };
+    }
+    if (request.frontend) {
+      const frontend = this.services.frontends.get(request.frontend);
+      if (!frontend) {
+        throw new SolveRequestError(
+          `unsupported frontend ${JSON.stringify(request.frontend)} (kiln has ${[...this.services.frontends.keys()].join(', ')})`,
+        );
+      }
+      return frontend(this.client(request.frontendOpt ?? {}, request.frontendInputs), this.job.signal);
+    }
+    // An empty request (no definition, no frontend) asks for an empty result.
+    return { metadata: new Map() };
+  }
+
+  hold(ref: ResultRef, definition?: Definition): GatewayRef {
+    const id = newId();
+    this.#refs.set(id, { ref, ...(definition ? { definition } : {}) });
+    return { id };
+  }
+
+  resolve(ref: GatewayRef): ResultRef {
+    if (ref.id === '') return { snapshot: undefined };
+    const held = this.#refs.get(ref.id);
+    if (!held)
+      throw new SolveRequestError(
+        `no such result ref ${JSON.stringify(ref.id)} in build ${this.job.ref}`,
+        'not-found',
+      );
+    return held.ref;
+  }
+
+  definitionOf(ref: GatewayRef): Definition | undefined {
+    return this.#refs.get(ref.id)?.definition;
+  }
+}

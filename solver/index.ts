@@ -1,0 +1,49 @@
+export { BuildController, type BuildRequest, type BuildResult, type ExportRunner } from './controller.js';
+export { CacheStore, type CacheRecord } from './cache-store.js';
+export { JobCanceledError, JobNotFoundError, SolveRequestError, VertexError } from './errors.js';
+export {
+  JobGateway,
+  type GatewayServices,
+  type ImageConfigResolver,
+  type LoadedDefinition,
+  type SnapshotFiles,
+} from './gateway.js';
+export type {
+  FileStat,
+  Frontend,
+  GatewayClient,
+  GatewayRef,
+  GatewayResult,
+  GatewaySolveRequest,
+  ResolveImageOptions,
+  ResolvedImageConfig,
+} from './gateway-client.js';
+export { Job, newId, type CacheOptionEntry, type ExporterRequest, type JobOptions } from './job.js';
+export { JobProgress } from './job-progress.js';
+export { JobRegistry } from './job-registry.js';
+export { toOpView, type LlbOpView } from './llb-view.js';
+export {
+  emptyRef,
+  type CacheMap,
+  type DepSpec,
+  type OpContext,
+  type ResultRef,
+  type Selector,
+  type SolverOp,
+} from './op.js';
+export type {
+  LogRecord,
+  ProgressEvent,
+  ProgressGroup,
+  ProgressSink,
+  StatusRecord,
+  VertexRecord,
+  WarningRecord,
+} from './progress.js';
+export {
+  Scheduler,
+  type ContentChecksummer,
+  type OpFactory,
+  type SchedulerJob,
+  type SolverGraph,
+} from './scheduler.js';
