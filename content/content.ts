@@ -35,21 +35,33 @@ export interface ContentProvider {
 export interface WriterOptions {
   /**
    * Names the in-progress write. Two writers with the same ref never run at once: the second
-   * `writer()` call waits until the first commits or aborts (then, if the first committed the
-   * expected digest, it fails with kind `already-exists` so the caller can just use the blob).
+   * `writer()` call waits (honouring `signal`) until the first commits or aborts. Callers that
+   * fetch a blob use a ref derived from its digest, so concurrent ingests of one digest share one
+   * download: the second caller wakes up to find the blob committed.
    */
   readonly ref: string;
-  /** Digest the content must have; verified at commit. */
+  /**
+   * Digest the content must have; verified at commit. When the store already holds it (on the
+   * call, or after waiting for an earlier writer with the same ref), `writer()` throws kind
+   * `already-exists` (ContentExistsError) so the caller can just use the blob.
+   */
   readonly expected?: Digest;
-  /** Size the content must have, when known; verified at commit. */
+  /** Size the content must have, when known; verified at commit (and on write, once exceeded). */
   readonly total?: number;
+  /**
+   * Lease that will hold the blob: added in the same transaction as the commit, or when `writer()`
+   * throws already-exists, so garbage collection can never slip in between. Created if absent.
+   */
+  readonly lease?: string;
   readonly signal?: AbortSignal;
 }
 
 /**
  * One in-progress write. Data goes to a temporary file; `commit` fsyncs, verifies size and digest,
- * and renames the file into place atomically. `abort` (or a failed commit) removes the temporary
- * file, so no partial blob is ever left behind.
+ * and renames the file into place atomically. `abort` (or a failed commit, or the writer's signal
+ * aborting) removes the temporary file, so no partial blob is ever left behind. A writer holds its
+ * ref until it is committed or aborted: always do one of the two (in `finally`). Using a writer
+ * after that throws WriterClosedError; `abort` after commit or abort is a no-op.
  */
 export interface ContentWriter {
   write(chunk: Uint8Array): Promise<void>;
@@ -90,16 +102,26 @@ export interface ContentManager {
  * cache record). A blob is collectable only when no lease holds it.
  */
 export interface LeaseManager {
-  /** Creates a lease (or returns the existing one with this id). */
+  /** Creates a lease (or updates the expiry of the existing one with this id). */
   createLease(id: string, options?: { expiresAt?: Date }): Promise<void>;
+  /**
+   * Makes the lease hold `digest`. The blob need not exist yet: holding a digest before its download
+   * starts protects it from the moment it is committed. Throws not-found when the lease is absent.
+   */
   addLeaseResource(id: string, digest: Digest): Promise<void>;
+  /** Idempotent. */
   removeLeaseResource(id: string, digest: Digest): Promise<void>;
+  /** Releases everything the lease holds. Idempotent. */
   deleteLease(id: string): Promise<void>;
 }
 
 /** Everything the store offers. */
 export interface ContentStore extends ContentProvider, Ingester, ContentManager, LeaseManager {
-  /** Deletes every blob no lease holds; returns what it removed and the bytes freed. */
+  /**
+   * Deletes expired leases, then every blob no lease holds; returns what it removed and the bytes
+   * freed. Cost: one SQLite query plus one unlink per removed blob. Safe to run while writes and
+   * pulls are in progress (a blob being committed into a lease is never removed).
+   */
   garbageCollect(options?: { signal?: AbortSignal }): Promise<{ removed: Digest[]; bytes: number }>;
   /** Total bytes of committed blobs (from SQLite, no disk walk). */
   usage(): Promise<{ size: number; count: number }>;

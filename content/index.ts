@@ -9,3 +9,24 @@ export type {
   ReadOptions,
   WriterOptions,
 } from './content.js';
+export {
+  ContentError,
+  ContentExistsError,
+  ContentInUseError,
+  ContentNotFoundError,
+  DigestMismatchError,
+  LeaseNotFoundError,
+  SizeMismatchError,
+  WriterClosedError,
+} from './errors.js';
+export {
+  type CopyResult,
+  type CopyStreamOptions,
+  type WriteBlobOptions,
+  copyStream,
+  isAlreadyExists,
+  readBlob,
+  writeBlob,
+} from './helpers.js';
+export { LocalContentStore, type LocalContentStoreOptions } from './local-store.js';
+export type { ReconcileReport } from './reconcile.js';
