@@ -7,3 +7,19 @@ export {
   ShellLexer,
   envFromList,
 } from './shell-lexer.js';
+export { parseDockerfile } from './parser/parser.js';
+export {
+  type Directive,
+  type Heredoc,
+  type Node,
+  type ParseResult,
+  type ParseWarning,
+  dumpNodes,
+  nodeArgs,
+} from './parser/node.js';
+export {
+  type CheckDirective,
+  type SyntaxDirective,
+  detectSyntax,
+  parseCheckDirective,
+} from './parser/directives.js';

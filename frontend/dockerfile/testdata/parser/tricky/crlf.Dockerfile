@@ -1,0 +1,7 @@
+FROM scratch
+RUN a \
+  b
+RUN <<EOF
+x
+EOF
+LABEL k=v

@@ -1,0 +1,6 @@
+#syntax = x/y:1 arg
+  # Escape = `
+# comment
+# escape=\
+FROM a `
+  AS b

@@ -1,0 +1,29 @@
+FROM a
+FOO bar baz
+from b as c
+run --mount="type=bind,source=a b" --network=none echo
+COPY --chown=1:1 --chmod=755 "a b" c
+COPY --from=x -- --notaflag /d
+RUN --mount=type=cache,target=/root/.cache\
+  --mount=type=secret,id=s cmd
+HEALTHCHECK NONE
+HEALTHCHECK --interval=1s --start-interval=2s CMD ["a","b"] trailing
+EXPOSE 80/tcp   443
+VOLUME ["/a", "/b"]
+VOLUME /c /d
+STOPSIGNAL SIGTERM
+USER   me:group  
+WORKDIR "/a b"
+SHELL ["bash","-c"]
+MAINTAINER Me <me@x>
+ARG a b=c "d=e f" g=
+ENV a=b\ c d="e f" g=h\\
+ENV old style value here
+LABEL "k 1"="v 1" k2=v2
+LABEL legacy value
+CMD ["a"] && echo
+CMD [1, "a"
+CMD ["a" "b"]
+ENTRYPOINT []
+RUN [ ]
+ADD ["a", "b"]
