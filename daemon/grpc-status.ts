@@ -39,7 +39,9 @@ export function toServiceError(err: unknown): ServiceError {
 
 /** A stand-in error for RPCs whose issue has not landed: says which method is missing. */
 export function unimplemented(method: string): ServiceError {
-  return toServiceError({ kind: 'unimplemented', message: `kiln does not implement ${method} yet` });
+  return toServiceError(
+    Object.assign(new Error(`kiln does not implement ${method} yet`), { kind: 'unimplemented' }),
+  );
 }
 
 const kindByStatus = new Map<number, ErrorKind>(

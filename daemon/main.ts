@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { loadConfig, usage } from './config.js';
+import { startDaemon } from './daemon.js';
+import { createLogger } from './logger.js';
+
+/** kilnd: parse flags and config, start, and shut down cleanly on SIGINT/SIGTERM. */
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  let config;
+  try {
+    config = await loadConfig(argv);
+  } catch (err) {
+    process.stderr.write(`kilnd: ${(err as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const logger = createLogger({ format: config.logFormat, debug: config.debug });
+  let daemon;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (err) {
+    logger.error((err as Error).message);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  await daemon.stop(10_000);
+  logger.info('stopped');
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
