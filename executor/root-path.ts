@@ -1,0 +1,58 @@
+import { lstat, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidProcessError } from './errors.js';
+
+const maxSymlinks = 255;
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Resolves `path` as the container would see it inside `root` and returns the host path: every
+ * symlink is followed with `root` as `/`, and `..` never climbs above it, so the result is always
+ * inside `root`. Components that do not exist are appended as they are. Costs one lstat per
+ * component (plus one readlink per symlink); throws InvalidProcessError on a symlink loop.
+ */
+export async function resolveInRoot(root: string, path: string): Promise<string> {
+  const done: string[] = [];
+  let pending = path.split('/').filter((c) => c !== '' && c !== '.');
+  let links = 0;
+  while (pending.length > 0) {
+    const [part, ...rest] = pending as [string, ...string[]];
+    pending = rest;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const host = join(root, ...done, part);
+    let isLink = false;
+    try {
+      isLink = (await lstat(host)).isSymbolicLink();
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      // Nothing below a missing component can be a symlink: finish lexically, still inside root.
+      const tail = [...done, part];
+      for (const c of rest) {
+        if (c === '..') tail.pop();
+        else tail.push(c);
+      }
+      return join(root, ...tail);
+    }
+    if (!isLink) {
+      done.push(part);
+      continue;
+    }
+    if (++links > maxSymlinks) {
+      throw new InvalidProcessError({
+        field: 'path',
+        reason: `too many symlinks resolving ${path} in ${root}`,
+      });
+    }
+    const target = await readlink(host);
+    if (target.startsWith('/')) done.length = 0;
+    pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
+  }
+  return join(root, ...done);
+}
