@@ -76,6 +76,7 @@ describe('emulation', () => {
   });
 
   it('lists a foreign platform only with a registered handler that works', async () => {
+    // Without a handler in the (fake) directory arm64 is not even probed, whatever the kernel has.
     const empty = await mkdtemp(join(work, 'empty-'));
     const only = (await detectPlatforms({ binfmtDir: empty, host: amd64Host, workDir: work })).map(
       formatPlatform,
@@ -89,11 +90,11 @@ describe('emulation', () => {
       join(withArm, 'qemu-aarch64'),
       handlerFile('/usr/bin/qemu-aarch64-static', aarch64Magic, elfMask),
     );
-    // a registered handler the kernel does not actually have: its probe fails
     await writeFile(
       join(withArm, 'qemu-riscv64'),
       handlerFile('/usr/bin/qemu-riscv64-static', riscv64Magic, elfMask),
     );
+    // The real chroot probe: arm64 is listed exactly when the kernel really runs it.
     const listed = (await detectPlatforms({ binfmtDir: withArm, host: amd64Host, workDir: work })).map(
       formatPlatform,
     );
@@ -101,12 +102,18 @@ describe('emulation', () => {
       (h) => h.enabled && Buffer.from(h.magic).toString('hex') === aarch64Magic,
     );
     assert.equal(listed.includes('linux/arm64'), realHasArm);
-    assert.ok(!listed.includes('linux/riscv64'));
-    const emulators = await detectEmulators({ binfmtDir: withArm, host: amd64Host, workDir: work });
+
+    // A registered handler whose interpreter does not run (as without the F flag inside a chroot).
+    const brokenRiscv = async (a: { architecture: string }) => a.architecture !== 'riscv64';
+    const emulators = await detectEmulators({ binfmtDir: withArm, host: amd64Host, probe: brokenRiscv });
     assert.deepEqual(
       emulators.find((e) => e.architecture === 'riscv64'),
       { architecture: 'riscv64', qemu: 'riscv64', handler: 'qemu-riscv64', works: false },
     );
+    const platforms = (
+      await detectPlatforms({ host: amd64Host, emulators, cpuinfoPath: '/nonexistent' })
+    ).map(formatPlatform);
+    assert.deepEqual(platforms, ['linux/amd64', 'linux/arm64', 'linux/386']);
 
     const disabled = await mkdtemp(join(work, 'disabled-'));
     await writeFile(join(disabled, 'qemu-aarch64'), handlerFile('/x', aarch64Magic, elfMask, false));
@@ -130,8 +137,16 @@ describe('emulation', () => {
       ];
       assert.deepEqual(platforms.slice(0, level), expected);
     }
-    if (existsSync(join(realBinfmt, 'qemu-aarch64')))
-      assert.ok(platforms.includes('linux/arm64'), platforms.join(' '));
+    // Every architecture with an enabled fix-binary handler in the kernel must be listed.
+    const real = (await readBinfmtHandlers(realBinfmt)).filter((h) => h.enabled && h.flags.includes('F'));
+    for (const arch of probeArches) {
+      if (arch.architecture === 'amd64' || !real.some((h) => handlerMatches(h, arch.binary))) continue;
+      assert.ok(
+        platforms.some((p) => p.split('/')[1] === arch.architecture),
+        `${arch.architecture} missing: ${platforms.join(' ')}`,
+      );
+    }
+    assert.ok(platforms.includes('linux/arm64'), platforms.join(' '));
   });
 
   it('reads the amd64 micro-architecture level from cpu flags', () => {

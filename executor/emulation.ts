@@ -37,6 +37,8 @@ export interface DetectOptions {
   /** Default: the platform of this process. */
   readonly host?: Platform;
   readonly signal?: AbortSignal;
+  /** A detectEmulators answer to reuse instead of probing again. */
+  readonly emulators?: readonly EmulatorStatus[];
 }
 
 async function readHandler(dir: string, name: string): Promise<BinfmtHandler | undefined> {
@@ -178,7 +180,7 @@ export async function detectPlatforms(opts: DetectOptions = {}): Promise<Platfor
     for (let v = 2; v <= amd64Level(cpuinfo); v++)
       out.push({ os: 'linux', architecture: 'amd64', variant: `v${v}` });
   }
-  for (const e of await detectEmulators(opts)) {
+  for (const e of opts.emulators ?? (await detectEmulators(opts))) {
     if (!e.works) continue;
     const arch = probeArches.find((a) => a.architecture === e.architecture)!;
     for (const variant of arch.variants) {

@@ -1,5 +1,5 @@
-import { lstat, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, lstat, mkdir, readlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { InvalidProcessError } from './errors.js';
 
 const maxSymlinks = 255;
@@ -55,4 +55,29 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
     pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
   }
   return join(root, ...done);
+}
+
+/**
+ * Creates `path` (a host path inside `stopAt`, as resolveInRoot returns it) and its missing
+ * parents with mode 0755, each owned by `owner`, as a working directory is created for a step.
+ */
+export async function mkdirOwned(
+  path: string,
+  stopAt: string,
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  const missing: string[] = [];
+  for (let p = path; p.length > stopAt.length; p = dirname(p)) {
+    try {
+      await lstat(p);
+      break;
+    } catch {
+      missing.unshift(p);
+    }
+  }
+  for (const p of missing) {
+    await mkdir(p);
+    await chown(p, owner.uid, owner.gid);
+    await chmod(p, 0o755); // exact, whatever the daemon's umask
+  }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -294,9 +295,44 @@ describe('RuncExecutor', () => {
     assert.equal(insecure.out, `CapEff:\t${own}\n`);
   });
 
-  it('keeps a read-only rootfs read-only', async () => {
-    const r = await sh('touch /x 2>/dev/null || echo denied', { readonlyRootfs: true });
-    assert.equal(r.out, 'denied\n');
+  it('keeps a read-only rootfs read-only, and removes its mount stubs', async () => {
+    const fs = await overlayRootfs();
+    const io = capture();
+    try {
+      await executor.run(
+        { args: ['sh', '-c', 'touch /x 2>/dev/null || echo denied; touch /newdir/f && echo tmpfs-rw'] },
+        runOptions(fs.mounts, io, { readonlyRootfs: true, mounts: [{ kind: 'tmpfs', dest: '/newdir' }] }),
+      );
+      assert.equal(io.out(), 'denied\ntmpfs-rw\n');
+      await assert.rejects(stat(join(fs.upper, 'newdir')), { code: 'ENOENT' });
+    } finally {
+      await fs.dispose();
+    }
+  });
+
+  it('binds an ssh agent socket with its owner and mode', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-ssh-'));
+    const sock = join(dir, 'agent.sock');
+    const server = createServer((c) => c.end('agent-hello\n'));
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const r = await sh('stat -c "%F %a %u %g" /run/buildkit/ssh_agent.0', {
+        mounts: [
+          {
+            kind: 'ssh',
+            dest: '/run/buildkit/ssh_agent.0',
+            socketPath: sock,
+            uid: 65534,
+            gid: 65534,
+            mode: 0o600,
+          },
+        ],
+      });
+      assert.equal(r.out, 'socket 600 65534 65534\n');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs in a plain directory rootfs in place', async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { addAbortListener } from 'node:events';
-import { chown, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type Platform, hostPlatform, normalizePlatform } from '../oci/index.js';
@@ -24,12 +24,12 @@ import { EtcFiles, defaultHostname } from './etc-files.js';
 import { mountsUnder, unmountAll } from './host-mounts.js';
 import { findMountStubs, removeMountStubs } from './mount-stubs.js';
 import { allCapabilities, privilegedDevices } from './privileges.js';
-import { resolveInRoot } from './root-path.js';
+import { mkdirOwned, resolveInRoot } from './root-path.js';
 import { OciRuntime, type RuntimeExit, runtimeErrors } from './runtime.js';
 import { type SpecDevice, buildSpec, specJson } from './spec.js';
 import { StepLog } from './step-log.js';
 import type { Executor, ProcessSpec, RunOptions } from './types.js';
-import { type ResolvedUser, resolveUser } from './user.js';
+import { resolveUser } from './user.js';
 
 export interface RuncExecutorOptions {
   /** A directory the executor owns: `bundles/<id>` per run, `state/` for shared files, `tmp/`. */
@@ -56,22 +56,6 @@ const killEscalationMs = 7000;
 interface Privileges {
   readonly capabilities: readonly string[];
   readonly devices: readonly SpecDevice[];
-}
-
-async function mkdirOwned(path: string, stopAt: string, user: ResolvedUser): Promise<void> {
-  const missing: string[] = [];
-  for (let p = path; p.length > stopAt.length; p = dirname(p)) {
-    try {
-      await lstat(p);
-      break;
-    } catch {
-      missing.unshift(p);
-    }
-  }
-  for (const p of missing) {
-    await mkdir(p, { mode: 0o755 });
-    await chown(p, user.uid, user.gid);
-  }
 }
 
 /**
@@ -134,8 +118,8 @@ export class RuncExecutor implements Executor {
         ...(this.#opts.binfmtDir ? { binfmtDir: this.#opts.binfmtDir } : {}),
         ...(this.#opts.probe ? { probe: this.#opts.probe } : {}),
       };
-      const [platforms, emulators] = await Promise.all([detectPlatforms(opts), detectEmulators(opts)]);
-      return { platforms, emulators };
+      const emulators = await detectEmulators(opts);
+      return { platforms: await detectPlatforms({ ...opts, emulators }), emulators };
     })();
     return this.#platforms;
   }
@@ -181,10 +165,9 @@ export class RuncExecutor implements Executor {
       const cwd = await resolveInRoot(root.path, process.cwd ?? '/');
       await mkdirOwned(cwd, root.path, user);
       const specMounts = await host.prepare(mounts);
-      if (!root.readonly) {
-        const dests = ['/etc/resolv.conf', '/etc/hosts', ...mounts.map((m) => m.dest)];
-        stubs = await findMountStubs(root.path, dests, options.removeMountStubsRecursive ?? false);
-      }
+      // Also for a read-only rootfs: the runtime creates mount points before it remounts / read-only.
+      const dests = ['/etc/resolv.conf', '/etc/hosts', ...mounts.map((m) => m.dest)];
+      stubs = await findMountStubs(root.path, dests, options.removeMountStubsRecursive ?? false);
       const hostname = process.hostname || defaultHostname;
       const spec = buildSpec({
         id,
@@ -259,6 +242,7 @@ export class RuncExecutor implements Executor {
       if (errors.length > 0)
         throw new ContainerStartError({ args: process.args, runtimeMessage: errors.join('; ') });
     }
+    this.#logger?.debug({ id, command: process.args[0], exitCode: exit.code }, 'process exited');
     if (!(process.validExitCodes ?? [0]).includes(exit.code)) {
       throw new ExecError({ args: process.args, exitCode: exit.code, lastLines: tail.lastLines(errorLines) });
     }
