@@ -60,3 +60,17 @@ export class TargetNotFoundError extends Error {
     this.target = opts.target;
   }
 }
+
+/**
+ * Attaches lines to a failure found while working on an instruction: a DockerfileError passes
+ * through, another Error becomes a DockerfileError with the same message and the original as cause.
+ */
+export function atLines(err: unknown, lines: { start: number; end: number }, prefix = ''): unknown {
+  if (err instanceof DockerfileError || !(err instanceof Error)) return err;
+  return new DockerfileError({
+    reason: `${prefix}${err.message}`,
+    startLine: lines.start,
+    endLine: lines.end,
+    cause: err,
+  });
+}

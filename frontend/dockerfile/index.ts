@@ -1,3 +1,18 @@
+/**
+ * The Dockerfile frontend, phase 1: everything BuildKit's `dockerfile.v0` frontend does before it
+ * builds LLB. All of it is pure (no I/O) and synchronous.
+ *
+ *   parseDockerfile(text)        → ParseResult (nodes with lines, directives, heredocs, warnings)
+ *   parseStages(result)          → Dockerfile (typed instructions grouped into stages, meta ARGs)
+ *   buildStageGraph(df, …)       → which stages a target needs, in dependency order
+ *   ShellLexer                   → BuildKit-exact word expansion
+ *   startStage / dispatchInstruction / applyInstruction
+ *                                → image config, build state and history, step by step
+ *   planBuild(options)           → all of the above for one target platform (phase 2's input)
+ *   outline(plan) / listTargets  → the `frontend.outline` / `frontend.targets` subrequests
+ *
+ * Errors: DockerfileError (with the Dockerfile lines), WordExpansionError, TargetNotFoundError.
+ */
 export { DockerfileError, TargetNotFoundError, WordExpansionError } from './errors.js';
 export {
   type Env,
@@ -17,9 +32,56 @@ export {
   dumpNodes,
   nodeArgs,
 } from './parser/node.js';
+export { chompHeredocContent } from './parser/heredoc.js';
 export {
   type CheckDirective,
   type SyntaxDirective,
   detectSyntax,
   parseCheckDirective,
 } from './parser/directives.js';
+export type * from './instructions/types.js';
+export { parseInstruction, instructionNames } from './instructions/parse-instruction.js';
+export { findStage, parseStages } from './instructions/stages.js';
+export { type StageGraph, type StageNode, buildStageGraph } from './instructions/stage-graph.js';
+export { expandInstruction } from './instructions/expand.js';
+export { resolveMount } from './instructions/mounts.js';
+export {
+  type ArgInfo,
+  type ArgValue,
+  type MetaArgs,
+  type ProxyEnv,
+  argsToEnv,
+  formatPlatformArg,
+  platformArgs,
+  proxyEnvFromBuildArgs,
+  resolveMetaArgs,
+} from './build-args.js';
+export {
+  baseImageConfig,
+  defaultPathEnv,
+  defaultShell,
+  emptyImageConfig,
+  historyComment,
+  marshalImageConfig,
+  withShell,
+} from './image-config.js';
+export { type RunCommandArgs, runCommandArgs, summarizeHeredoc } from './run-command.js';
+export {
+  type OutlineCapture,
+  type StageBase,
+  type StageContext,
+  type StageState,
+  applyInstruction,
+  dispatchInstruction,
+  startStage,
+  stateEnv,
+} from './stage-state.js';
+export {
+  type BuildPlan,
+  type PlanOptions,
+  type PlannedStep,
+  type StagePlan,
+  parsePlatformSpec,
+  planBuild,
+} from './plan.js';
+export { type SubrequestResult, listTargets, outline, subrequestIds } from './subrequests.js';

@@ -1,0 +1,4 @@
+FROM busybox
+ARG SOURCE_DATE_EPOCH
+RUN touch /x
+ENV A=b

@@ -1,0 +1,4 @@
+FROM nopath AS np
+RUN pwd
+FROM emptyimg
+CMD ["y"]
