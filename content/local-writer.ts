@@ -30,6 +30,8 @@ export class LocalWriter implements ContentWriter {
   readonly #digester = new Digester();
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
   #pending: Promise<unknown> = Promise.resolve();
+  /** Settles when a commit or abort has finished cleaning up. */
+  #closing: Promise<unknown> = Promise.resolve();
   readonly #abortListener: Disposable | undefined;
 
   constructor(options: LocalWriterOptions) {
@@ -74,6 +76,16 @@ export class LocalWriter implements ContentWriter {
   ): Promise<ContentInfo> {
     this.#assertOpen();
     this.#state = 'committing';
+    const done = this.#commit(options);
+    this.#closing = done;
+    return done;
+  }
+
+  async #commit(options: {
+    size?: number;
+    expected?: Digest;
+    labels?: Record<string, string>;
+  }): Promise<ContentInfo> {
     const { ref, handle, path } = this.#options;
     try {
       await this.#pending;
@@ -105,16 +117,24 @@ export class LocalWriter implements ContentWriter {
     }
   }
 
-  async abort(): Promise<void> {
-    if (this.#state !== 'open') return;
-    this.#state = 'aborted';
-    try {
-      await this.#pending;
-      await this.#options.handle.close().catch(() => undefined);
-      await rm(this.#options.path, { force: true });
-    } finally {
-      this.#finish();
+  /** Idempotent; every call resolves only once the temp file is gone (or the commit settled). */
+  abort(): Promise<void> {
+    if (this.#state === 'open') {
+      this.#state = 'aborted';
+      this.#closing = (async () => {
+        try {
+          await this.#pending;
+          await this.#options.handle.close().catch(() => undefined);
+          await rm(this.#options.path, { force: true });
+        } finally {
+          this.#finish();
+        }
+      })();
     }
+    return this.#closing.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   #finish(): void {
