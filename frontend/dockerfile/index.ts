@@ -71,11 +71,10 @@ export {
   type StageBase,
   type StageContext,
   type StageState,
-  applyInstruction,
-  dispatchInstruction,
   startStage,
   stateEnv,
 } from './stage-state.js';
+export { applyInstruction, dispatchInstruction } from './apply-instruction.js';
 export {
   type BuildPlan,
   type PlanOptions,

@@ -29,7 +29,8 @@ interface OracleError {
   message: string;
   ranges?: number[][];
 }
-type Outcome = { image: string } | { json: string; txt: string } | { error: OracleError };
+type Outcome =
+  { image: string; env: string[]; dir: string } | { json: string; txt: string } | { error: OracleError };
 interface Expected {
   cases: Record<string, Record<string, Outcome>>;
   errors: Record<string, OracleError | { ok: true }>;
@@ -88,8 +89,13 @@ describe('image config and history: Dockerfiles converted by BuildKit v0.11.6', 
         if (kind === 'convert') {
           // Known difference: a base image with an explicitly empty diff_ids list is written with
           // `null` (as for scratch); the exporter replaces rootfs anyway.
-          const image = (want as { image: string }).image.replace('"diff_ids":[]', '"diff_ids":null');
-          assert.equal(marshalImageConfig(plan(c, source).image), image);
+          const w = want as { image: string; env: string[]; dir: string };
+          const image = w.image.replace('"diff_ids":[]', '"diff_ids":null');
+          const result = plan(c, source);
+          assert.equal(marshalImageConfig(result.image), image);
+          const final = result.stages.get(result.graph.target)!.final;
+          assert.deepEqual(final.env, w.env, 'build environment');
+          assert.equal(final.workdir ?? '', w.dir, 'working directory');
         } else {
           const w = want as { json: string; txt: string };
           const got =

@@ -16,13 +16,8 @@ import type { Dockerfile, Instruction } from './instructions/types.js';
 import type { ParseResult } from './parser/node.js';
 import { parseDockerfile } from './parser/parser.js';
 import { ShellLexer } from './shell-lexer.js';
-import {
-  type StageBase,
-  type StageContext,
-  type StageState,
-  dispatchInstruction,
-  startStage,
-} from './stage-state.js';
+import { dispatchInstruction } from './apply-instruction.js';
+import { type StageBase, type StageContext, type StageState, startStage } from './stage-state.js';
 
 /** Inputs of a build that decide its image config (the LLB-only options live in phase 2). */
 export interface PlanOptions {
