@@ -48,6 +48,21 @@ export class WordExpansionError extends Error {
   }
 }
 
+/** A frontend option (`build-arg:SOURCE_DATE_EPOCH`, `platform`, …) has a value the frontend cannot use. */
+export class BuildOptionError extends Error {
+  readonly kind: ErrorKind = 'invalid-argument';
+  readonly code = 'KILN_DOCKERFILE_OPTION' as const;
+  readonly option: string;
+  readonly value: string;
+
+  constructor(opts: { option: string; value: string; message: string; cause?: unknown }) {
+    super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'BuildOptionError';
+    this.option = opts.option;
+    this.value = opts.value;
+  }
+}
+
 /** The requested `--target` names no stage of the Dockerfile. */
 export class TargetNotFoundError extends Error {
   readonly kind: ErrorKind = 'invalid-argument';

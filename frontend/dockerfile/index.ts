@@ -13,7 +13,13 @@
  *
  * Errors: DockerfileError (with the Dockerfile lines), WordExpansionError, TargetNotFoundError.
  */
-export { DockerfileError, TargetNotFoundError, WordExpansionError } from './errors.js';
+export {
+  BuildOptionError,
+  DockerfileError,
+  TargetNotFoundError,
+  WordExpansionError,
+  atLines,
+} from './errors.js';
 export {
   type Env,
   type EscapeToken,
@@ -83,4 +89,11 @@ export {
   parsePlatformSpec,
   planBuild,
 } from './plan.js';
-export { type SubrequestResult, listTargets, outline, subrequestIds } from './subrequests.js';
+export {
+  type SubrequestResult,
+  describeSubrequests,
+  listTargets,
+  outline,
+  subrequestIds,
+} from './subrequests.js';
+export { type SourcePosition, type SourceRange, sourceRanges } from './source-ranges.js';

@@ -3,14 +3,17 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { ImageConfig, Platform } from '../../oci/index.js';
 import {
+  BuildOptionError,
   DockerfileError,
   TargetNotFoundError,
+  describeSubrequests,
   listTargets,
   marshalImageConfig,
   outline,
   parseDockerfile,
   parseStages,
   planBuild,
+  sourceRanges,
 } from './index.js';
 
 const testdata = new URL('../../../frontend/dockerfile/testdata/config/', import.meta.url);
@@ -124,4 +127,31 @@ describe('errors: Dockerfiles BuildKit v0.11.6 rejects', () => {
       assertError(() => plan({ name }, dockerfile), want);
     });
   }
+});
+
+describe('subrequests and options', () => {
+  it('describes the supported subrequests like BuildKit v0.11.6', () => {
+    const want = JSON.parse(read('describe-expected.json')) as { json: string; txt: string };
+    const got = describeSubrequests();
+    assert.equal(got.json, want.json);
+    assert.equal(got.text, want.txt);
+    assert.equal(new TextDecoder().decode(got.metadata.version), '1.0.0');
+  });
+
+  it('gives one source range per line, as BuildKit attaches them', () => {
+    assert.deepEqual(sourceRanges({ start: 3, end: 4 }), [
+      { start: { line: 3, character: 0 }, end: { line: 3, character: 0 } },
+      { start: { line: 4, character: 0 }, end: { line: 4, character: 0 } },
+    ]);
+  });
+
+  it('rejects a SOURCE_DATE_EPOCH that is not a number', () => {
+    assert.throws(
+      () => plan({ name: 'epoch', buildArgs: { SOURCE_DATE_EPOCH: 'soon' } }, 'FROM scratch\n'),
+      (err: unknown) =>
+        err instanceof BuildOptionError &&
+        err.code === 'KILN_DOCKERFILE_OPTION' &&
+        err.message === 'invalid SOURCE_DATE_EPOCH: soon: strconv.ParseInt: parsing "soon": invalid syntax',
+    );
+  });
 });

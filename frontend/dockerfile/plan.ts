@@ -7,7 +7,7 @@ import {
   parseReference,
 } from '../../oci/index.js';
 import { type MetaArgs, argsToEnv, platformArgs, resolveMetaArgs } from './build-args.js';
-import { DockerfileError, atLines } from './errors.js';
+import { BuildOptionError, atLines } from './errors.js';
 import { goQuote } from './go-text.js';
 import { type StageGraph, type StageNode, buildStageGraph } from './instructions/stage-graph.js';
 import { parseInstruction } from './instructions/parse-instruction.js';
@@ -94,9 +94,10 @@ function sourceDateEpoch(buildArgs: ReadonlyMap<string, string>): number | undef
   const v = buildArgs.get('SOURCE_DATE_EPOCH');
   if (v === undefined || v === '') return undefined;
   if (!/^[+-]?\d+$/.test(v)) {
-    throw new DockerfileError({
-      reason: `invalid SOURCE_DATE_EPOCH: ${v}: strconv.ParseInt: parsing ${goQuote(v)}: invalid syntax`,
-      startLine: 0,
+    throw new BuildOptionError({
+      option: 'build-arg:SOURCE_DATE_EPOCH',
+      value: v,
+      message: `invalid SOURCE_DATE_EPOCH: ${v}: strconv.ParseInt: parsing ${goQuote(v)}: invalid syntax`,
     });
   }
   return Number(v);
@@ -116,8 +117,9 @@ function parseTrigger(trigger: string, node: StageNode): Instruction {
  * into image configs and history — everything BuildKit's converter does except building LLB.
  * Pure apart from `resolveImage`; cost linear in the Dockerfile plus the base configs.
  *
- * Throws DockerfileError (parse and instruction errors, expansion failures, bad platforms),
- * TargetNotFoundError, or whatever `resolveImage` throws, wrapped with the FROM line.
+ * Throws DockerfileError (parse and instruction errors, expansion failures, bad platforms, and
+ * whatever `resolveImage` throws, wrapped with the FROM line), TargetNotFoundError, and
+ * BuildOptionError for a SOURCE_DATE_EPOCH that is not a number.
  */
 export function planBuild(opts: PlanOptions): BuildPlan {
   const parsed =

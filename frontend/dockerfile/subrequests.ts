@@ -1,6 +1,7 @@
 import type { ArgInfo } from './build-args.js';
 import { goJSON } from './go-json.js';
 import type { Dockerfile, LineRange } from './instructions/types.js';
+import { sourceRanges } from './source-ranges.js';
 import type { BuildPlan } from './plan.js';
 import type { StageState } from './stage-state.js';
 import { tabwrite } from './tabwriter.js';
@@ -15,16 +16,20 @@ export interface SubrequestResult {
 }
 
 /** The subrequests the Dockerfile frontend answers (`requestid` frontend option). */
-export const subrequestIds = { outline: 'frontend.outline', targets: 'frontend.targets' } as const;
+export const subrequestIds = {
+  outline: 'frontend.outline',
+  targets: 'frontend.targets',
+  describe: 'frontend.subrequests.describe',
+} as const;
 
-/** A BuildKit source location (`pb.Location`) as JSON: one range per line, as BuildKit sends them. */
+/** A BuildKit source location (`pb.Location`) as JSON: one range per line, line 0 omitted. */
 function location(lines: LineRange): { ranges: { start: { line?: number }; end: { line?: number } }[] } {
-  const ranges = [];
-  for (let l = lines.start; l <= Math.max(lines.end, lines.start); l++) {
-    const pos = l === 0 ? {} : { line: l };
-    ranges.push({ start: pos, end: pos });
-  }
-  return { ranges };
+  return {
+    ranges: sourceRanges(lines).map((r) => ({
+      start: r.start.line === 0 ? {} : { line: r.start.line },
+      end: r.end.line === 0 ? {} : { line: r.end.line },
+    })),
+  };
 }
 
 function bytesOf(source: string | Uint8Array): Uint8Array {
@@ -166,4 +171,38 @@ export function outline(plan: BuildPlan, source: string | Uint8Array): Subreques
     text += `${tabwrite(`${title}\tREQUIRED\n${rows}`, 3)}\n`;
   }
   return result(doc, text);
+}
+
+const resultMetadata = [
+  { name: 'result.json', description: '' },
+  { name: 'result.txt', description: '' },
+];
+
+/** `frontend.subrequests.describe`: the subrequests this frontend supports, as BuildKit v0.11.6 lists them. */
+export function describeSubrequests(): SubrequestResult {
+  const request = (
+    name: string,
+    description: string,
+    opts: { name: string; description: string }[] | null,
+  ) => ({
+    name,
+    version: '1.0.0',
+    type: 'rpc',
+    description,
+    opts,
+    inputs: null,
+    metadata: resultMetadata,
+    refs: null,
+  });
+  const all = [
+    request(subrequestIds.outline, 'List all parameters current build target supports', [
+      { name: 'target', description: 'Target build stage' },
+    ]),
+    request(subrequestIds.targets, 'List all targets current build supports', []),
+    request(subrequestIds.describe, 'List available subrequest types', null),
+  ];
+  const rows = all
+    .map((r) => `${r.name.replace(/^frontend\./, '')}\t${r.version}\t${r.description}\n`)
+    .join('');
+  return result(all, tabwrite(`NAME\tVERSION\tDESCRIPTION\n${rows}`, 1));
 }
