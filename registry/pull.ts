@@ -123,12 +123,13 @@ export async function pull(
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   const job: PullJob = { rc, repo, options, signal };
 
-  const resolved = await resolve(rc, resolutions, ref, {
-    mode: options.mode,
-    store: options.store,
-    lease: options.lease,
-    signal,
-  });
+  const resolved = await resolve(
+    rc,
+    resolutions,
+    ref,
+    { mode: options.mode, store: options.store, lease: options.lease, signal },
+    'pull',
+  );
   const manifestDescriptor = pickPlatform(resolved, options.platform ?? hostPlatform());
   const manifestBytes = isIndex(resolved.descriptor)
     ? await ensureManifest(job, manifestDescriptor)

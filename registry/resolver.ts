@@ -59,6 +59,7 @@ export async function resolve(
   resolutions: Resolutions | undefined,
   ref: ImageReference,
   options: ResolveOptions = {},
+  operation: 'resolve' | 'pull' = 'resolve',
 ): Promise<Resolved> {
   const repo = toRepository(ref);
   const mode = options.mode ?? 'default';
@@ -85,7 +86,7 @@ export async function resolve(
   }
   if (!resolved) {
     const fetched = await tryEndpoints(rc, repo, 'pull', signal, (endpoint) =>
-      getManifest(rc, endpoint, repo, ref.digest ?? ref.tag ?? 'latest', { operation: 'resolve', signal }),
+      getManifest(rc, endpoint, repo, ref.digest ?? ref.tag ?? 'latest', { operation, signal }),
     );
     resolutions?.put(key, fetched.descriptor);
     if (store) {

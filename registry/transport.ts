@@ -25,7 +25,7 @@ export interface RetryPolicy {
 }
 
 export interface Timeouts {
-  /** From sending a request until its response headers arrive. */
+  /** From sending a request until its response headers arrive (requests with bodies over 1 MiB: none). */
   readonly requestMs: number;
   /** Longest silence while reading a response body. */
   readonly idleMs: number;
@@ -55,6 +55,7 @@ export interface RegistryRequest {
 export type FetchInit = Omit<RequestInit, 'dispatcher'> & { dispatcher?: Dispatcher; duplex?: 'half' };
 
 const retryStatus = new Set([408, 429, 500, 502, 503, 504]);
+const smallBody = 1024 * 1024;
 
 /**
  * Sends registry requests: adds authorization (learning challenges from 401s and retrying once
@@ -155,11 +156,17 @@ export class Transport {
     } else if (req.body !== undefined) {
       init.body = req.body as FetchInit['body'];
     }
+    // The wait for headers includes sending the body, so uploads of any size are left to the idle
+    // checks of the connection instead; only bodyless and small requests get the deadline.
+    const bounded =
+      req.body === undefined || (typeof req.body !== 'function' && req.body.length <= smallBody);
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error(`no response within ${this.#timeouts.requestMs} ms`));
-    }, this.#timeouts.requestMs);
+    const timer = bounded
+      ? setTimeout(() => {
+          timedOut = true;
+          controller.abort(new Error(`no response within ${this.#timeouts.requestMs} ms`));
+        }, this.#timeouts.requestMs)
+      : undefined;
     try {
       const response = await fetch(req.url, init as unknown as RequestInit);
       return new RegistryResponse({

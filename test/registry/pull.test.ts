@@ -79,7 +79,7 @@ for (const auth of ['none', 'basic', 'token'] as const satisfies readonly Regist
           assert.match(
             error.message,
             new RegExp(
-              `^resolve ${registry.host}/library/busybox: 401 Unauthorized from http://${registry.host}/v2/library/busybox/manifests/latest: .*authentication required \\(no credentials for ${registry.host}\\)$`,
+              `^pull ${registry.host}/library/busybox: 401 Unauthorized from http://${registry.host}/v2/library/busybox/manifests/latest: .*authentication required \\(no credentials for ${registry.host}\\)$`,
             ),
           );
           return true;

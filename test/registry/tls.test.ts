@@ -37,7 +37,7 @@ describe('per-host TLS settings against an HTTPS registry with a self-signed cer
     await assert.rejects(pullWith({ http: false }), {
       kind: 'unavailable',
       message: new RegExp(
-        `^resolve ${registry.host}/library/busybox: https://${registry.host}/v2/.*SELF_SIGNED`,
+        `^pull ${registry.host}/library/busybox: https://${registry.host}/v2/.*SELF_SIGNED`,
       ),
     });
   });
