@@ -38,7 +38,12 @@ export {
   dumpNodes,
   nodeArgs,
 } from './parser/node.js';
-export { chompHeredocContent } from './parser/heredoc.js';
+export {
+  type HeredocMarker,
+  chompHeredocContent,
+  heredocMarkersOfLine,
+  parseHeredocMarker,
+} from './parser/heredoc.js';
 export {
   type CheckDirective,
   type SyntaxDirective,

@@ -5,8 +5,11 @@ import {
   DockerfileError,
   type Heredoc,
   detectSyntax,
+  chompHeredocContent,
   dumpNodes,
+  heredocMarkersOfLine,
   parseCheckDirective,
+  parseHeredocMarker,
   parseDockerfile,
 } from '../index.js';
 
@@ -174,5 +177,33 @@ describe('parser: details', () => {
         err.startLine === 2 &&
         err.endLine === 2,
     );
+  });
+});
+
+describe('parser: heredoc markers (BuildKit helper tables)', () => {
+  it('recognises markers and their terminators', () => {
+    for (const src of ['<<EOF', "<<'EOF'", '<<"EOF"', '<<-EOF', "<<-'EOF'", '<<-"EOF"', '<<EO"F"']) {
+      assert.equal(parseHeredocMarker(src)?.name, 'EOF', src);
+    }
+    for (const src of ['', 'EOF', '<<', '<<-', '<EOF', '<<<EOF', '<<EOF sh']) {
+      assert.equal(parseHeredocMarker(src), undefined, src);
+    }
+    for (const src of ["<<'EOF", '<<"EOF', "<<EOF'", '<<EOF"'])
+      assert.throws(() => parseHeredocMarker(src), src);
+    assert.deepEqual(parseHeredocMarker('3<<-"E O"'), {
+      name: 'E O',
+      fileDescriptor: 3,
+      expand: false,
+      chomp: true,
+    });
+  });
+
+  it('finds the markers of a line, skipping quoted ones', () => {
+    const names = (line: string) => heredocMarkersOfLine(line).map((m) => m.name);
+    assert.deepEqual(names('RUN <<EOF'), ['EOF']);
+    assert.deepEqual(names('RUN 4<<-EOF <<EOF2'), ['EOF', 'EOF2']);
+    assert.deepEqual(names("RUN '<<EOF'"), []);
+    assert.deepEqual(names('RUN "<<EOF"'), []);
+    assert.equal(chompHeredocContent('\thello\n\t\tworld\n x\n'), 'hello\nworld\n x\n');
   });
 });
