@@ -46,6 +46,11 @@ export class RawCall implements AsyncIterable<Buffer> {
     stream.on('response', (headers) => this.onHeaders(headers));
     stream.on('trailers', (trailers) => this.onHeaders(trailers));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => {
+      // The status arrived: the call is over even if our side is still open (the client sent an
+      // error before reading everything); close the stream so 'close' follows.
+      if (!stream.writableFinished && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+    });
     stream.on('error', (err) => {
       this.failure ??= this.streamError(err);
     });

@@ -1,30 +1,22 @@
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { create, toBinary } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import { FileSend } from '../proto/gen/moby/filesync/v1/filesync_pb.js';
-import {
-  PacketSchema,
-  Packet_PacketType as PacketType,
-  type Packet,
-} from '../proto/gen/fsutil/types/wire_pb.js';
-import { StatSchema } from '../proto/gen/fsutil/types/stat_pb.js';
+import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_pb.js';
+import { StatSchema, type Stat } from '../proto/gen/fsutil/types/stat_pb.js';
 import { FileSyncProtocolError, FileSyncRemoteError, SessionCanceledError } from './errors.js';
 import { GoMode, isRequestable, type FileStat } from './fs-stat.js';
-import type { Session } from './session.js';
+import { methodPath, type Session } from './session.js';
 import { walkTree } from './tree-walk.js';
+import { decodePacket, encodeBytes, encodePacket, type WirePacket } from './wire-codec.js';
 
 /** fsutil's data chunk size. */
 const CHUNK = 32 << 10;
 /** Files served concurrently, as fsutil's sender does. */
 const WORKERS = 4;
 
-/** FileSend.DiffCopy carrying fsutil packets rather than the BytesMessage the proto declares. */
-const FileSendPackets = {
-  name: 'DiffCopy',
-  parent: FileSend,
-  input: PacketSchema,
-  output: PacketSchema,
-} as const;
+// FileSend.DiffCopy carries fsutil packets in directory mode, not the BytesMessage the proto declares.
+const FILE_SEND_PATH = methodPath(FileSend.method.diffCopy);
 
 export interface SendDirectoryOptions {
   /** The tree to send. */
@@ -46,16 +38,12 @@ export interface SendDirectoryOptions {
 export async function sendDirectory(session: Session, options: SendDirectoryOptions): Promise<void> {
   options.signal?.throwIfAborted();
   const tree = await walkTree(options.root, options.prefix ?? '');
-  const call = session.bidi(FileSendPackets, {
+  const call = session.open(FILE_SEND_PATH, {
     ...(options.metadata ? { metadata: options.metadata } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const send = (packet: {
-    type: PacketType;
-    ID?: number;
-    data?: Uint8Array;
-    stat?: ReturnType<typeof toProtoStat>;
-  }): Promise<void> => call.sendBytes(toBinary(PacketSchema, create(PacketSchema, packet)));
+  const send = (packet: { type: PacketType; ID?: number; data?: Uint8Array; stat?: Stat }): Promise<void> =>
+    call.send(encodePacket(packet));
   const files = new Map<number, string>();
   const queue: { id: number; source: string }[] = [];
   const sleepers: (() => void)[] = [];
@@ -77,7 +65,7 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
         for (;;) {
           const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
           if (bytesRead === 0) break;
-          // toBinary copies the bytes, so the buffer can be reused for the next chunk.
+          // encodePacket copies the bytes, so the buffer can be reused for the next chunk.
           await send({ type: PacketType.PACKET_DATA, ID: job.id, data: buffer.subarray(0, bytesRead) });
         }
       } finally {
@@ -103,7 +91,7 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
     if (options.prefix) {
       await send({ type: PacketType.PACKET_STAT, stat: toProtoStat(prefixDir(options.prefix)) });
     }
-    const onPacket = async (packet: Packet): Promise<boolean> => {
+    const onPacket = async (packet: WirePacket): Promise<boolean> => {
       switch (packet.type) {
         case PacketType.PACKET_REQ: {
           const source = files.get(packet.ID);
@@ -135,8 +123,8 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
     };
     // Requests are read while STATs are still going out.
     const reading = (async () => {
-      for await (const packet of call) {
-        if (await onPacket(packet)) return;
+      for await (const message of call) {
+        if (await onPacket(decodePacket(message))) return;
       }
       throw new FileSyncProtocolError({ message: 'FileSend receiver ended the stream before FIN' });
     })();
@@ -179,7 +167,7 @@ export async function sendStream(
   options: SendStreamOptions = {},
 ): Promise<void> {
   options.signal?.throwIfAborted();
-  const call = session.bidi(FileSend.method.diffCopy, {
+  const call = session.open(FILE_SEND_PATH, {
     ...(options.metadata ? { metadata: options.metadata } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
@@ -193,7 +181,7 @@ export async function sendStream(
     for await (const chunk of readable as AsyncIterable<Uint8Array | string>) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       for (let offset = 0; offset < bytes.length; offset += 1 << 20) {
-        await call.send({ data: bytes.subarray(offset, offset + (1 << 20)) });
+        await call.send(encodeBytes(bytes.subarray(offset, offset + (1 << 20))));
       }
     }
     call.end();
@@ -223,7 +211,7 @@ function prefixDir(path: string): FileStat {
   };
 }
 
-function toProtoStat(stat: FileStat) {
+function toProtoStat(stat: FileStat): Stat {
   return create(StatSchema, {
     path: stat.path,
     mode: stat.mode >>> 0,

@@ -3,13 +3,8 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { create, toBinary } from '@bufbuild/protobuf';
 import { FileSync } from '../proto/gen/moby/filesync/v1/filesync_pb.js';
-import {
-  PacketSchema,
-  Packet_PacketType as PacketType,
-  type Packet,
-} from '../proto/gen/fsutil/types/wire_pb.js';
+import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_pb.js';
 import {
   FileSyncProtocolError,
   FileSyncRemoteError,
@@ -27,7 +22,8 @@ import {
   posixPermissions,
   type FileStat,
 } from './fs-stat.js';
-import type { Session } from './session.js';
+import { methodPath, type Session } from './session.js';
+import { decodePacket, encodePacket, type WirePacket } from './wire-codec.js';
 import { applyXattrs } from './xattrs.js';
 
 const execFileAsync = promisify(execFile);
@@ -99,19 +95,19 @@ export async function receiveDirectory(
   if (options.followPaths?.length) metadata['followpaths'] = options.followPaths;
   options.signal?.throwIfAborted();
   const receiver = new Receiver(options, await probeUmask(options.dest));
-  const call = session.bidi(FileSync.method.diffCopy, {
+  const call = session.open(methodPath(FileSync.method.diffCopy), {
     metadata,
     ...(options.signal ? { signal: options.signal } : {}),
   });
   receiver.attach(
-    (packet) => call.sendBytes(toBinary(PacketSchema, create(PacketSchema, packet))),
+    (packet) => call.send(encodePacket(packet)),
     () => call.end(),
     () => call.cancel(),
   );
   try {
-    for await (const packet of call) {
+    for await (const message of call) {
       receiver.throwIfFailed();
-      await receiver.onPacket(packet);
+      await receiver.onPacket(decodePacket(message));
     }
     receiver.throwIfFailed();
     if (!receiver.complete) {
@@ -122,6 +118,7 @@ export async function receiveDirectory(
     return await receiver.finish();
   } catch (err) {
     call.cancel();
+    receiver.abort(err instanceof Error ? err : new Error(String(err)));
     await receiver.settle();
     if (options.signal?.aborted)
       throw new SessionCanceledError({ operation: `receiving ${options.dirName}`, cause: err });
@@ -176,7 +173,7 @@ class Receiver {
     if (this.failure) throw this.failure;
   }
 
-  async onPacket(packet: Packet): Promise<void> {
+  async onPacket(packet: WirePacket): Promise<void> {
     switch (packet.type) {
       case PacketType.PACKET_STAT:
         if (!packet.stat) {
@@ -395,6 +392,12 @@ class Receiver {
     await this.own(target, stat, false);
     const mtime = seconds(stat.modTime);
     await fsp.utimes(target, mtime, mtime);
+  }
+
+  /** Abandons the files still open after a failure. */
+  abort(reason: Error): void {
+    for (const { writer } of this.writers.values()) writer.abort(reason);
+    this.writers.clear();
   }
 
   /** Waits for every started filesystem task (used after a failure, before reporting it). */

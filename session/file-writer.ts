@@ -64,12 +64,22 @@ export class FileWriter {
     this.kick();
   }
 
+  /** Gives up on the file (the transfer failed); `done` rejects with `reason`. */
+  abort(reason: Error): void {
+    if (this.state !== 'open') return;
+    this.state = 'failed';
+    this.chunks = [];
+    if (!this.running) void this.handle?.close().catch(() => undefined);
+    this.rejectDone(reason);
+  }
+
   private kick(): void {
     if (this.running || this.state !== 'open') return;
     this.running = true;
     this.run().then(
       () => {
         this.running = false;
+        if (this.state === 'failed') void this.handle?.close().catch(() => undefined);
         if (this.state === 'open' && (this.chunks.length > 0 || this.ended)) this.kick();
       },
       (err: unknown) => {

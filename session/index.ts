@@ -42,3 +42,4 @@ export {
 } from './auth.js';
 export { getSecret } from './secrets.js';
 export { type AgentForward, checkAgent, forwardSSHAgent } from './ssh.js';
+export { bytesMessageCodec } from './wire-codec.js';

@@ -1,7 +1,7 @@
+import type { Http2Session } from 'node:http2';
 import { Duplex } from 'node:stream';
-import { create } from '@bufbuild/protobuf';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { BytesMessageSchema, type BytesMessage } from '../proto/gen/moby/buildkit/v1/control_pb.js';
+import type { BytesMessage } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 
 /** The `Control.Session` call as the daemon's gRPC server hands it over (protobuf-es messages). */
 export type SessionCall = ServerDuplexStream<BytesMessage, BytesMessage>;
@@ -13,6 +13,7 @@ export type SessionCall = ServerDuplexStream<BytesMessage, BytesMessage>;
  * full readable buffer pauses the call. Ending the duplex ends the call with status OK.
  */
 export function tunnelDuplex(call: SessionCall): Duplex {
+  widenReceiveWindow(call);
   let waitingDrain: (() => void) | undefined;
   const duplex = new Duplex({
     allowHalfOpen: true,
@@ -20,7 +21,8 @@ export function tunnelDuplex(call: SessionCall): Duplex {
       if (call.isPaused()) call.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
-      if (call.write(create(BytesMessageSchema, { data: chunk }))) {
+      const message: BytesMessage = { $typeName: 'moby.buildkit.v1.BytesMessage', data: chunk };
+      if (call.write(message)) {
         callback();
         return;
       }
@@ -49,6 +51,34 @@ export function tunnelDuplex(call: SessionCall): Duplex {
     if (!duplex.readableEnded) duplex.push(null);
   });
   return duplex;
+}
+
+/** Receive window asked for on the connection that carries a session (bytes). */
+const TUNNEL_WINDOW = 32 << 20;
+
+/**
+ * Best effort: widen the HTTP/2 receive windows of the connection carrying the session. grpc-js
+ * servers keep HTTP/2's 64 KiB defaults and offer no option, which caps a context transfer at
+ * one window per round trip through the client; the stream is reached through grpc-js
+ * internals, so any change there just leaves the defaults in place.
+ */
+export function widenReceiveWindow(call: SessionCall): void {
+  try {
+    let node: unknown = (call as unknown as { call?: unknown }).call;
+    for (let depth = 0; node && depth < 4; depth++) {
+      const stream = (node as { stream?: { session?: Http2Session } }).stream;
+      const session = stream?.session;
+      if (session && typeof session.setLocalWindowSize === 'function') {
+        if ((session.state.localWindowSize ?? 0) < TUNNEL_WINDOW) session.setLocalWindowSize(TUNNEL_WINDOW);
+        if ((session.localSettings.initialWindowSize ?? 0) < 4 << 20)
+          session.settings({ initialWindowSize: 4 << 20 });
+        return;
+      }
+      node = (node as { nextCall?: unknown; call?: unknown }).nextCall ?? (node as { call?: unknown }).call;
+    }
+  } catch {
+    // Internals changed: the defaults still work, only slower.
+  }
 }
 
 function endCall(call: SessionCall): void {
