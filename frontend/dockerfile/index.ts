@@ -102,3 +102,4 @@ export {
   subrequestIds,
 } from './subrequests.js';
 export { type SourcePosition, type SourceRange, sourceRanges } from './source-ranges.js';
+export { displayCommand, platformLabel, showsStageNames, stepPrefix, stepTotal } from './progress-name.js';
