@@ -1,17 +1,24 @@
 /**
- * The Dockerfile frontend, phase 1: everything BuildKit's `dockerfile.v0` frontend does before it
- * builds LLB. All of it is pure (no I/O) and synchronous.
+ * The Dockerfile frontend, phase 1: everything BuildKit's `dockerfile.v0` frontend (v0.11.6, plus
+ * the newer `${V#p}`-style expansions, `check` directive, COPY --parents/--exclude, ADD --exclude,
+ * HEALTHCHECK --start-interval and RUN --security) does before it builds LLB. All of it is pure
+ * (no I/O) and synchronous.
  *
  *   parseDockerfile(text)        → ParseResult (nodes with lines, directives, heredocs, warnings)
  *   parseStages(result)          → Dockerfile (typed instructions grouped into stages, meta ARGs)
  *   buildStageGraph(df, …)       → which stages a target needs, in dependency order
  *   ShellLexer                   → BuildKit-exact word expansion
+ *   expandInstruction            → the words BuildKit expands, with RUN --mount parsed
  *   startStage / dispatchInstruction / applyInstruction
  *                                → image config, build state and history, step by step
  *   planBuild(options)           → all of the above for one target platform (phase 2's input)
- *   outline(plan) / listTargets  → the `frontend.outline` / `frontend.targets` subrequests
+ *   marshalImageConfig(image)    → the config JSON byte-for-byte as BuildKit's frontend writes it
+ *   outline / listTargets / describeSubrequests
+ *                                → the `frontend.outline`, `frontend.targets`, `…describe` results
+ *   stepPrefix / displayCommand  → progress names of steps as BuildKit shows them
  *
- * Errors: DockerfileError (with the Dockerfile lines), WordExpansionError, TargetNotFoundError.
+ * Errors: DockerfileError (with the Dockerfile lines), WordExpansionError, TargetNotFoundError,
+ * BuildOptionError; all `kind: 'invalid-argument'`.
  */
 export {
   BuildOptionError,
