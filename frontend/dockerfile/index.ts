@@ -97,9 +97,11 @@ export {
   type BuildPlan,
   type PlanOptions,
   type PlannedStep,
+  type RequiredImage,
   type StagePlan,
   parsePlatformSpec,
   planBuild,
+  requiredImages,
 } from './plan.js';
 export {
   type SubrequestResult,

@@ -111,17 +111,8 @@ function parseTrigger(trigger: string, node: StageNode): Instruction {
   return { ...instruction, location: node.stage.location };
 }
 
-/**
- * Plans a build for one target platform: parses, resolves ARGs and FROM lines, finds the stages
- * the target needs, and dispatches their instructions (ONBUILD triggers of base images first)
- * into image configs and history — everything BuildKit's converter does except building LLB.
- * Pure apart from `resolveImage`; cost linear in the Dockerfile plus the base configs.
- *
- * Throws DockerfileError (parse and instruction errors, expansion failures, bad platforms, and
- * whatever `resolveImage` throws, wrapped with the FROM line), TargetNotFoundError, and
- * BuildOptionError for a SOURCE_DATE_EPOCH that is not a number.
- */
-export function planBuild(opts: PlanOptions): BuildPlan {
+/** Parses and resolves everything that needs no base image config. */
+function prepare(opts: Omit<PlanOptions, 'resolveImage'>) {
   const parsed =
     typeof opts.dockerfile === 'object' && 'nodes' in opts.dockerfile
       ? opts.dockerfile
@@ -151,7 +142,64 @@ export function planBuild(opts: PlanOptions): BuildPlan {
     targetPlatform,
     ...(epoch === undefined ? {} : { epoch }),
   };
+  return { parsed, dockerfile, metaArgs, graph, context };
+}
 
+/** The platform FROM --platform asks for, parsed (undefined when the FROM line has none). */
+function stagePlatform(node: StageNode, buildPlatform: Platform): Platform | undefined {
+  if (node.platform === undefined) return undefined;
+  try {
+    return parsePlatformSpec(node.platform, buildPlatform);
+  } catch (err) {
+    throw atLines(err, node.stage.location, `failed to parse platform ${node.platform}: `);
+  }
+}
+
+/** The normalised reference of a FROM image (`docker.io/library/alpine:latest`). */
+function imageRef(node: StageNode): string {
+  try {
+    return formatReference(parseReference(node.baseName));
+  } catch (err) {
+    throw atLines(err, node.stage.location, `failed to parse stage name ${goQuote(node.baseName)}: `);
+  }
+}
+
+/** A base image planBuild will resolve. */
+export interface RequiredImage {
+  readonly stage: number;
+  readonly ref: string;
+  readonly platform: Platform;
+}
+
+/**
+ * The base images `planBuild` will pass to `resolveImage` for these options, in stage order, so
+ * phase 2 can fetch their configs (in parallel, with its signal) before planning. Only stages the
+ * target needs are listed. Throws like planBuild does before it resolves anything.
+ */
+export function requiredImages(opts: Omit<PlanOptions, 'resolveImage'>): RequiredImage[] {
+  const { graph, context } = prepare(opts);
+  const out: RequiredImage[] = [];
+  for (const index of graph.order) {
+    const node = graph.nodes[index]!;
+    if (node.baseStage !== undefined || node.baseName === 'scratch') continue;
+    const platform = stagePlatform(node, opts.buildPlatform) ?? context.targetPlatform;
+    out.push({ stage: index, ref: imageRef(node), platform });
+  }
+  return out.sort((x, y) => x.stage - y.stage);
+}
+
+/**
+ * Plans a build for one target platform: parses, resolves ARGs and FROM lines, finds the stages
+ * the target needs, and dispatches their instructions (ONBUILD triggers of base images first)
+ * into image configs and history — everything BuildKit's converter does except building LLB.
+ * Pure apart from `resolveImage`; cost linear in the Dockerfile plus the base configs.
+ *
+ * Throws DockerfileError (parse and instruction errors, expansion failures, bad platforms, and
+ * whatever `resolveImage` throws, wrapped with the FROM line), TargetNotFoundError, and
+ * BuildOptionError for a SOURCE_DATE_EPOCH that is not a number.
+ */
+export function planBuild(opts: PlanOptions): BuildPlan {
+  const { parsed, dockerfile, metaArgs, graph, context } = prepare(opts);
   const stages = new Map<number, StagePlan>();
   for (const index of graph.order) {
     const node = graph.nodes[index]!;
@@ -181,14 +229,7 @@ function planStage(
   implicitTarget: boolean,
 ): StagePlan {
   const location = node.stage.location;
-  let platform: Platform | undefined;
-  if (node.platform !== undefined) {
-    try {
-      platform = parsePlatformSpec(node.platform, opts.buildPlatform);
-    } catch (err) {
-      throw atLines(err, location, `failed to parse platform ${node.platform}: `);
-    }
-  }
+  let platform = stagePlatform(node, opts.buildPlatform);
   let base: StageBase;
   let baseImage: string | undefined;
   let emptyBase = false;
@@ -202,11 +243,7 @@ function planStage(
     emptyBase = true;
     platform ??= ctx.targetPlatform;
   } else {
-    try {
-      baseImage = formatReference(parseReference(node.baseName));
-    } catch (err) {
-      throw atLines(err, location, `failed to parse stage name ${goQuote(node.baseName)}: `);
-    }
+    baseImage = imageRef(node);
     const wanted = platform ?? ctx.targetPlatform;
     let config: ImageConfig;
     try {

@@ -13,6 +13,7 @@ import {
   planBuild,
   platformArgs,
   proxyEnvFromBuildArgs,
+  requiredImages,
   resolveMetaArgs,
   runCommandArgs,
   startStage,
@@ -95,6 +96,28 @@ describe('stage state: step by step', () => {
     );
     assert.ok(plan.image.config?.Env?.includes('TRIGGERED=1'));
     assert.equal(stage.baseImage, 'docker.io/library/base:latest');
+  });
+
+  it('lists the base images a plan will resolve, with their platforms', () => {
+    const dockerfile = [
+      'ARG TAG=3',
+      'FROM --platform=$BUILDPLATFORM golang:1.20 AS build',
+      'FROM alpine:$TAG AS unused',
+      'FROM build AS test',
+      'FROM scratch',
+      'COPY --from=test / /',
+      'FROM --platform=arm64 busybox',
+      'COPY --from=build / /',
+    ].join('\n');
+    const arm: Platform = { os: 'linux', architecture: 'arm', variant: 'v7' };
+    assert.deepEqual(requiredImages({ dockerfile, buildPlatform: amd64, targetPlatform: arm }), [
+      { stage: 0, ref: 'docker.io/library/golang:1.20', platform: amd64 },
+      { stage: 4, ref: 'docker.io/library/busybox:latest', platform: { os: 'linux', architecture: 'arm64' } },
+    ]);
+    assert.deepEqual(
+      requiredImages({ dockerfile, buildPlatform: amd64, target: 'unused' }).map((r) => r.ref),
+      ['docker.io/library/alpine:3'],
+    );
   });
 
   it('writes the newer HEALTHCHECK --start-interval into config and history', () => {
