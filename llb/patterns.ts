@@ -347,3 +347,39 @@ function validateGlob(pattern: string): void {
     }
   }
 }
+
+/**
+ * Applies a PathFilter to a listing in walk order (byte-sorted names, each directory before its
+ * contents), the way fsutil's walker does: directories the filter does not descend into drop
+ * their subtree, and a kept entry brings its not-yet-kept parent directories in first.
+ * Returns the kept paths in order.
+ */
+export function selectPaths(
+  entries: Iterable<{ path: string; isDir: boolean }>,
+  filter: PathFilter,
+): string[] {
+  const out: string[] = [];
+  const stack: { path: string; state: FilterState; kept: boolean }[] = [];
+  let skipping: string | undefined;
+  for (const { path, isDir } of entries) {
+    if (skipping !== undefined && path.startsWith(`${skipping}/`)) continue;
+    skipping = undefined;
+    while (stack.length > 0 && !path.startsWith(`${(stack[stack.length - 1] as { path: string }).path}/`))
+      stack.pop();
+    const parent = stack[stack.length - 1];
+    const decision = filter.check(path, isDir, parent?.state);
+    if (decision.keep) {
+      for (const dir of stack) {
+        if (dir.kept) continue;
+        dir.kept = true;
+        out.push(dir.path);
+      }
+      out.push(path);
+    }
+    if (isDir) {
+      if (decision.descend) stack.push({ path, state: decision.state, kept: decision.keep });
+      else skipping = path;
+    }
+  }
+  return out;
+}

@@ -1,6 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
-import { constants, promises as fsp, type promises } from 'node:fs';
+import { close, constants, fchmod, fchown, futimes, open, write, writev } from 'node:fs';
+import { promisify } from 'node:util';
 import { FileSyncWriteError } from './errors.js';
+
+// Plain descriptors: FileHandle objects cost noticeably more per small file.
+const openFd = promisify(open);
+const writeFd = promisify(write);
+const writevFd = promisify(writev);
+const futimesFd = promisify(futimes);
+const fchmodFd = promisify(fchmod);
+const fchownFd = promisify(fchown);
+const closeFd = promisify(close);
 
 const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -28,7 +38,7 @@ export class FileWriter {
   private chunks: Uint8Array[] = [];
   private ended = false;
   private running = false;
-  private handle: promises.FileHandle | undefined;
+  private fd: number | undefined;
   private resolveDone!: (digest: string) => void;
   private rejectDone!: (err: Error) => void;
   private state: 'open' | 'closed' | 'failed' = 'open';
@@ -69,8 +79,14 @@ export class FileWriter {
     if (this.state !== 'open') return;
     this.state = 'failed';
     this.chunks = [];
-    if (!this.running) void this.handle?.close().catch(() => undefined);
+    if (!this.running) this.closeQuietly();
     this.rejectDone(reason);
+  }
+
+  private closeQuietly(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) close(fd, () => undefined);
   }
 
   private kick(): void {
@@ -79,7 +95,7 @@ export class FileWriter {
     this.run().then(
       () => {
         this.running = false;
-        if (this.state === 'failed') void this.handle?.close().catch(() => undefined);
+        if (this.state === 'failed') this.closeQuietly();
         if (this.state === 'open' && (this.chunks.length > 0 || this.ended)) this.kick();
       },
       (err: unknown) => {
@@ -87,37 +103,35 @@ export class FileWriter {
         this.state = 'failed';
         this.onFlushed(this.chunks.reduce((n, c) => n + c.length, 0));
         this.chunks = [];
-        void this.handle?.close().catch(() => undefined);
+        this.closeQuietly();
         this.rejectDone(new FileSyncWriteError({ path: this.target, operation: 'writing', cause: err }));
       },
     );
   }
 
   private async run(): Promise<void> {
-    if (!this.handle) {
+    if (this.fd === undefined) {
       await this.parentReady;
-      this.handle = await fsp.open(this.target, OPEN_FLAGS, this.finish.perm & 0o777);
+      this.fd = await openFd(this.target, OPEN_FLAGS, this.finish.perm & 0o777);
     }
     while (this.chunks.length > 0) {
       const batch = this.chunks;
       this.chunks = [];
       const total = batch.reduce((n, c) => n + c.length, 0);
       const { bytesWritten } =
-        batch.length === 1
-          ? await this.handle.write(batch[0] as Uint8Array)
-          : await this.handle.writev(batch);
+        batch.length === 1 ? await writeFd(this.fd, batch[0] as Uint8Array) : await writevFd(this.fd, batch);
       if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
       this.onFlushed(total);
     }
     if (!this.ended) return;
-    const handle = this.handle;
+    const fd = this.fd;
     const { perm, chmod, owner, mtime } = this.finish;
-    if (owner) await handle.chown(owner.uid, owner.gid);
+    if (owner) await fchownFd(fd, owner.uid, owner.gid);
     // chown clears setuid/setgid, so the mode goes after it.
-    if (chmod || owner) await handle.chmod(perm);
-    await handle.utimes(mtime, mtime);
-    this.handle = undefined;
-    await handle.close();
+    if (chmod || owner) await fchmodFd(fd, perm);
+    await futimesFd(fd, mtime, mtime);
+    this.fd = undefined;
+    await closeFd(fd);
     this.state = 'closed';
     this.resolveDone(`sha256:${this.hash.digest('hex')}`);
   }
