@@ -38,6 +38,7 @@ import { FileSync } from '../proto/gen/moby/filesync/v1/filesync_pb.js';
 import {
   FileSyncProtocolError,
   SessionEndedError,
+  SessionManager,
   SessionNotFoundError,
   bytesMessageCodec,
   checkAgent,
@@ -518,6 +519,39 @@ describe('Auth, Secrets, SSH', () => {
     } finally {
       agent.close();
     }
+  });
+});
+
+describe('cancellation', () => {
+  it('an aborted signal stops a transfer with a canceled error', async () => {
+    const big = await emptyDir('abort-src');
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        fsp.writeFile(join(big, `f${String(i).padStart(3, '0')}`), Buffer.alloc(50_000, i)),
+      ),
+    );
+    await withSession([new FileSyncProvider({ dirs: { context: big } })], async (session) => {
+      const controller = new AbortController();
+      const transfer = receiveDirectory(session, {
+        dirName: 'context',
+        dest: await emptyDir('abort-dest'),
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.completed === 3) controller.abort(new Error('user pressed ^C'));
+        },
+      });
+      await assert.rejects(transfer, (err: Error & { kind?: string }) => {
+        assert.equal(err.kind, 'canceled');
+        return true;
+      });
+    });
+  });
+
+  it('closing the manager fails pending get() calls', async () => {
+    const manager = new SessionManager();
+    const pending = manager.get('nobody', { timeoutMs: 10_000 });
+    manager.close();
+    await assert.rejects(pending, SessionEndedError);
   });
 });
 
