@@ -35,3 +35,16 @@ export {
   type SnapshotterKind,
 } from './create.js';
 export { mountAll, mountPointsUnder, unmountAll, withTempMount } from './mounting.js';
+export { applyLayer, applyTar, type ApplyOptions, type ApplyResult } from './apply-layer.js';
+export {
+  diffLayer,
+  recordLayerBlob,
+  type DiffLayerOptions,
+  type LayerBlob,
+  type LayerContent,
+} from './diff-layer.js';
+export { layerTar } from './layer-tar.js';
+export { compress, decompress, detectCompression } from './compression.js';
+export { chainIds, unpack, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { readTar, type TarEntry, type TarEntryType } from './tar-reader.js';
+export { tarHeader, tarPadding, tarTrailer, type TarHeaderInput } from './tar-writer.js';
