@@ -1,3 +1,11 @@
+/**
+ * session/: the daemon side of BuildKit's session tunnel. The daemon's gRPC server hands every
+ * `Control.Session` call to SessionManager.accept(); jobs find their session with get(id) and
+ * call the client's services through it: receiveDirectory (FileSync, `local://` sources),
+ * sendDirectory / sendStream (FileSend outputs), credentials / fetchToken (Auth), getSecret,
+ * checkAgent / forwardSSHAgent. For speed, register Control.Session with bytesMessageCodec as its
+ * (de)serializer instead of the reflection-based generated codec.
+ */
 export {
   type ErrorKind,
   FileSyncProtocolError,

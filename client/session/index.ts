@@ -1,3 +1,9 @@
+/**
+ * client/session: what a client serves inside a session (kilnctl and the client library):
+ * openSession() opens `Control.Session` and serves the given providers on a grpc-js server
+ * injected into the tunnel: FileSyncProvider (`--local`), FileSendProvider (`--output`),
+ * AuthProvider (docker config), SecretsProvider, SshProvider; Health is always served.
+ */
 export { ClientSessionError, ClientTransferError, ProviderConfigError } from './errors.js';
 export {
   type OpenSessionOptions,
