@@ -10,6 +10,7 @@ import {
 import { sha256, type Digest } from '../oci/index.js';
 import { supportedLlbCaps } from './caps.js';
 import { InvalidDefinitionError } from './errors.js';
+import { findCycle } from './graph.js';
 import { validateOp } from './validate.js';
 
 export type LlbOpKind = 'source' | 'exec' | 'file' | 'merge' | 'diff';
@@ -41,7 +42,7 @@ export interface LlbGraph {
   readonly vertices: ReadonlyMap<Digest, LlbVertex>;
   /** The output the terminal op names: what the build produces. */
   readonly result: LlbInput;
-  readonly terminal: { readonly digest: Digest; readonly metadata: OpMetadata | undefined };
+  readonly terminal: { readonly digest: Digest; readonly op: Op; readonly metadata: OpMetadata | undefined };
   readonly source: Source | undefined;
 }
 
@@ -170,7 +171,8 @@ export function decodeDefinition(def: Definition, options: DecodeOptions = {}): 
       }
     });
   }
-  checkAcyclic(vertices);
+  const cyclic = findCycle(vertices);
+  if (cyclic) fail('the op depends on itself through its inputs (cycle)', cyclic, vertices.get(cyclic)?.kind);
 
   const resultInput = terminal.op.inputs[0]!;
   const producer = vertices.get(resultInput.digest as Digest);
@@ -201,41 +203,7 @@ export function decodeDefinition(def: Definition, options: DecodeOptions = {}): 
   return {
     vertices,
     result: { digest: producer.digest, index: Number(resultInput.index) },
-    terminal: { digest: terminalDigest, metadata: terminalMetadata },
+    terminal: { digest: terminalDigest, op: terminal.op, metadata: terminalMetadata },
     source: def.Source,
   };
-}
-
-// Kahn's algorithm; on failure, walks back along unresolved inputs to name an op on the cycle.
-function checkAcyclic(vertices: ReadonlyMap<Digest, LlbVertex>): void {
-  const remaining = new Map<Digest, number>();
-  const users = new Map<Digest, Digest[]>();
-  const ready: Digest[] = [];
-  for (const v of vertices.values()) {
-    remaining.set(v.digest, v.inputDigests.length);
-    if (v.inputDigests.length === 0) ready.push(v.digest);
-    for (const d of v.inputDigests) {
-      const list = users.get(d);
-      if (list) list.push(v.digest);
-      else users.set(d, [v.digest]);
-    }
-  }
-  let resolved = 0;
-  while (ready.length > 0) {
-    const d = ready.pop()!;
-    resolved++;
-    for (const u of users.get(d) ?? []) {
-      const left = remaining.get(u)! - 1;
-      remaining.set(u, left);
-      if (left === 0) ready.push(u);
-    }
-  }
-  if (resolved === vertices.size) return;
-  let at = [...remaining].find(([, left]) => left > 0)![0];
-  const seen = new Set<Digest>();
-  while (!seen.has(at)) {
-    seen.add(at);
-    at = vertices.get(at)!.inputDigests.find((d) => remaining.get(d)! > 0)!;
-  }
-  fail('the op depends on itself through its inputs (cycle)', at, vertices.get(at)!.kind);
 }

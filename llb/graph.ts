@@ -64,3 +64,44 @@ export function reachableFrom(graph: LlbGraph, digest: Digest = graph.result.dig
   }
   return order;
 }
+
+/**
+ * An op on a dependency cycle, or undefined when there is none (Kahn's algorithm, then a walk back
+ * along unresolved inputs). Ops named by the digest of their own bytes cannot form cycles; this
+ * guards graphs whose digests were rewritten (source policies) or assembled by hand.
+ */
+export function findCycle(
+  vertices: ReadonlyMap<Digest, { readonly inputDigests: readonly Digest[] }>,
+): Digest | undefined {
+  const remaining = new Map<Digest, number>();
+  const users = new Map<Digest, Digest[]>();
+  const ready: Digest[] = [];
+  for (const [digest, v] of vertices) {
+    const known = v.inputDigests.filter((d) => vertices.has(d));
+    remaining.set(digest, known.length);
+    if (known.length === 0) ready.push(digest);
+    for (const d of known) {
+      const list = users.get(d);
+      if (list) list.push(digest);
+      else users.set(d, [digest]);
+    }
+  }
+  let resolved = 0;
+  while (ready.length > 0) {
+    const d = ready.pop()!;
+    resolved++;
+    for (const u of users.get(d) ?? []) {
+      const left = remaining.get(u)! - 1;
+      remaining.set(u, left);
+      if (left === 0) ready.push(u);
+    }
+  }
+  if (resolved === vertices.size) return undefined;
+  let at = [...remaining].find(([, left]) => left > 0)![0];
+  const seen = new Set<Digest>();
+  while (!seen.has(at)) {
+    seen.add(at);
+    at = vertices.get(at)!.inputDigests.find((d) => (remaining.get(d) ?? 0) > 0)!;
+  }
+  return at;
+}

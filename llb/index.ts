@@ -11,7 +11,7 @@ export {
   decodeDefinition,
   decodeDefinitionBytes,
 } from './definition.js';
-export { inputDigests, outputCount, reachableFrom } from './graph.js';
+export { findCycle, inputDigests, outputCount, reachableFrom } from './graph.js';
 export { encodeDefinition, encodeOp } from './encode.js';
 
 export { State, type ImageConfigLike } from './state.js';
