@@ -49,7 +49,7 @@ export {
   local,
   scratch,
 } from './source-op.js';
-export { type ExecState, type ProxyEnv, type RunMount, type RunOptions } from './exec-op.js';
+export { type ExecState, type ProxyEnv, type RunMount, type RunOptions } from './run.js';
 export {
   type CopyOptions,
   type CopySource,
@@ -66,7 +66,7 @@ export {
   mkfile,
   rm,
   symlink,
-} from './file-op.js';
+} from './file-action.js';
 export { merge } from './merge-op.js';
 export { diff } from './diff-op.js';
 export { type MarshalOptions, marshal } from './marshal.js';

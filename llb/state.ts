@@ -1,6 +1,7 @@
 import type { Platform } from '../oci/index.js';
-import { runExec, type ExecState, type RunOptions } from './exec-op.js';
-import { fileOp, type FileAction } from './file-op.js';
+import { runExec, type ExecState, type RunOptions } from './run.js';
+import type { FileAction } from './file-action.js';
+import { fileOp } from './file-op.js';
 import {
   addEnv,
   cgroupParent,
