@@ -35,7 +35,10 @@ export interface SendDirectoryOptions {
  * Throws MethodNotSupportedError, SessionCallError, SessionEndedError, FileSyncRemoteError,
  * FileSyncProtocolError, SessionCanceledError.
  */
-export async function sendDirectory(session: Session, options: SendDirectoryOptions): Promise<void> {
+export async function sendDirectory(
+  session: Session,
+  options: SendDirectoryOptions,
+): Promise<SendDirectoryResult> {
   options.signal?.throwIfAborted();
   const tree = await walkTree(options.root, options.prefix ?? '');
   const call = session.open(FILE_SEND_PATH, {
@@ -45,6 +48,8 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
   const send = (packet: { type: PacketType; ID?: number; data?: Uint8Array; stat?: Stat }): Promise<void> =>
     call.send(encodePacket(packet));
   const files = new Map<number, string>();
+  let requested = 0;
+  let sentBytes = 0;
   const queue: { id: number; source: string }[] = [];
   const sleepers: (() => void)[] = [];
   const wakeOne = (): void => sleepers.shift()?.();
@@ -65,6 +70,7 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
         for (;;) {
           const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
           if (bytesRead === 0) break;
+          sentBytes += bytesRead;
           // encodePacket copies the bytes, so the buffer can be reused for the next chunk.
           await send({ type: PacketType.PACKET_DATA, ID: job.id, data: buffer.subarray(0, bytesRead) });
         }
@@ -98,6 +104,7 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
           if (source === undefined)
             throw new FileSyncProtocolError({ message: `receiver requested unknown file id ${packet.ID}` });
           files.delete(packet.ID);
+          requested++;
           queue.push({ id: packet.ID, source });
           if (workers.length < WORKERS) startWorker();
           else wakeOne();
@@ -140,6 +147,7 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
       // Drain until the client's trailers.
     }
     await call.done;
+    return { entries: tree.length + (options.prefix ? 1 : 0), requested, bytes: sentBytes };
   } catch (err) {
     stop();
     call.cancel();
@@ -148,6 +156,15 @@ export async function sendDirectory(session: Session, options: SendDirectoryOpti
       throw new SessionCanceledError({ operation: `sending ${options.root}`, cause: err });
     throw failure ?? err;
   }
+}
+
+export interface SendDirectoryResult {
+  /** STATs sent. */
+  entries: number;
+  /** Files the client asked for (it skips those it already has unchanged). */
+  requested: number;
+  /** File content bytes sent. */
+  bytes: number;
 }
 
 export interface SendStreamOptions {

@@ -40,7 +40,13 @@ export {
   type ReceivedEntry,
   receiveDirectory,
 } from './file-sync.js';
-export { type SendDirectoryOptions, type SendStreamOptions, sendDirectory, sendStream } from './file-send.js';
+export {
+  type SendDirectoryOptions,
+  type SendDirectoryResult,
+  type SendStreamOptions,
+  sendDirectory,
+  sendStream,
+} from './file-send.js';
 export {
   type FetchTokenRequest,
   type RegistryCredentials,

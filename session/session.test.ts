@@ -206,12 +206,14 @@ describe('FileSync.DiffCopy receiver', () => {
         'etc-link',
         'hello.txt',
       ]);
-      // mtimes are kept to the microsecond (Node's utimes precision).
-      const [srcSt, dstSt] = await Promise.all([
-        fsp.lstat(join(source, 'sub')),
-        fsp.lstat(join(dest, 'sub')),
-      ]);
-      assert.ok(Math.abs(srcSt.mtimeMs - dstSt.mtimeMs) < 0.01);
+      // mtimes are kept to the microsecond (Node's utimes precision), directories included.
+      for (const path of ['sub', 'hello.txt', 'etc-link', 'sub/deeper/big.bin', 'empty']) {
+        const [a, b] = await Promise.all([
+          fsp.lstat(join(source, path), { bigint: true }),
+          fsp.lstat(join(dest, path), { bigint: true }),
+        ]);
+        assert.equal(b.mtimeNs / 1000n, a.mtimeNs / 1000n, path);
+      }
     });
     const etcAfter = await fsp.stat('/etc');
     assert.equal(etcAfter.mtimeMs, etcBefore.mtimeMs);
@@ -371,7 +373,12 @@ describe('FileSend', () => {
     await withSession(
       [new FileSendProvider({ output: { type: 'directory', dir: out } })],
       async (session) => {
-        await sendDirectory(session, { root: source });
+        const first = await sendDirectory(session, { root: source });
+        assert.equal(first.requested, 7);
+        // A second export into the same directory only sends what differs.
+        await fsp.writeFile(join(source, 'sub/a.txt'), 'again\n');
+        const second = await sendDirectory(session, { root: source });
+        assert.deepEqual([second.requested, second.bytes], [1, 6]);
       },
     );
     assert.deepEqual(await describeTree(out), await describeTree(source));

@@ -359,9 +359,14 @@ function sameMetadata(a: FileStat, b: FileStat): boolean {
   );
 }
 
-/** Nanoseconds since the epoch as the fractional seconds Node's utimes takes. */
+/**
+ * Nanoseconds as the fractional seconds Node's utimes takes. libuv truncates to whole
+ * microseconds; aiming at the middle of the microsecond keeps the double's rounding error (a few
+ * hundred ns at today's dates) from landing on the one below, so the result is exact to the µs.
+ */
 function seconds(ns: bigint): number {
-  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+  const micros = (ns % 1_000_000_000n) / 1000n;
+  return Number(ns / 1_000_000_000n) + (Number(micros) + 0.5) / 1e6;
 }
 
 /** The process umask, learned from a probe file so the process-wide value is never rewritten. */

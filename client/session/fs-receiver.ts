@@ -13,8 +13,14 @@ import { messages, writeWithBackpressure } from './packet-stream.js';
 
 type RawCall = ServerDuplexStream<Buffer, Buffer>;
 
+/**
+ * Nanoseconds as the fractional seconds Node's utimes takes. libuv truncates to whole
+ * microseconds; aiming at the middle of the microsecond keeps the double's rounding error (a few
+ * hundred ns at today's dates) from landing on the one below, so the result is exact to the µs.
+ */
 function seconds(ns: bigint): number {
-  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+  const micros = (ns % 1_000_000_000n) / 1000n;
+  return Number(ns / 1_000_000_000n) + (Number(micros) + 0.5) / 1e6;
 }
 
 function tempName(target: string): string {
@@ -60,8 +66,15 @@ export async function receiveTree(call: RawCall, dest: string): Promise<void> {
     finSent = true;
     for (const stat of hardlinks) {
       const target = join(dest, stat.path);
+      const source = join(dest, stat.linkname);
+      const [existing, linked] = await Promise.all([
+        lstatOrUndefined(target),
+        fsp.lstat(source, { bigint: true }),
+      ]);
+      // rename() between two links of one inode does nothing, so an existing link must be kept as is.
+      if (existing?.ino === linked.ino && existing.dev === linked.dev) continue;
       const temp = tempName(target);
-      await fsp.link(join(dest, stat.linkname), temp);
+      await fsp.link(source, temp);
       await replace(temp, target);
     }
     for (const stat of dirs.reverse()) {
@@ -104,7 +117,8 @@ export async function receiveTree(call: RawCall, dest: string): Promise<void> {
           const same =
             old?.isFile() &&
             old.size === stat.size &&
-            old.mtimeNs === stat.modTime &&
+            // Node sets mtimes to the microsecond, so compare at that precision.
+            old.mtimeNs / 1000n === stat.modTime / 1000n &&
             Number(old.mode & 0o7777n) === posixPermissions(stat.mode);
           if (same) break;
           const temp = tempName(target);
