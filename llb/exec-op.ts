@@ -57,6 +57,12 @@ export interface SecretSpec {
   readonly optional: boolean;
 }
 
+export interface SecretEnvSpec {
+  readonly name: string;
+  readonly id: string;
+  readonly optional: boolean;
+}
+
 const netValues = { sandbox: NetMode.UNSET, host: NetMode.HOST, none: NetMode.NONE } as const;
 const securityValues = { sandbox: PbSecurityMode.SANDBOX, insecure: PbSecurityMode.INSECURE } as const;
 const defaultPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -66,18 +72,34 @@ export class ExecVertex implements Vertex {
   readonly kind = 'exec' as const;
   readonly outputs = new Map<FsMount, Output | undefined>();
 
-  constructor(
-    private readonly base: State,
-    private readonly mounts: readonly FsMount[],
-    private readonly secrets: readonly SecretSpec[],
-    private readonly secretEnv: readonly { name: string; id: string; optional: boolean }[],
-    private readonly ssh: readonly SecretSpec[],
-    private readonly options: RunOptions,
-    private readonly constraints: VertexConstraints,
-  ) {
+  private readonly base: State;
+  private readonly mounts: readonly FsMount[];
+  private readonly secrets: readonly SecretSpec[];
+  private readonly secretEnv: readonly SecretEnvSpec[];
+  private readonly ssh: readonly SecretSpec[];
+  private readonly options: RunOptions;
+  private readonly constraints: VertexConstraints;
+
+  /** `base` is the state the process sees (run options applied); `mounts` are sorted by dest. */
+  constructor(init: {
+    base: State;
+    mounts: readonly FsMount[];
+    secrets: readonly SecretSpec[];
+    secretEnv: readonly SecretEnvSpec[];
+    ssh: readonly SecretSpec[];
+    options: RunOptions;
+    constraints: VertexConstraints;
+  }) {
+    this.base = init.base;
+    this.mounts = init.mounts;
+    this.secrets = init.secrets;
+    this.secretEnv = init.secretEnv;
+    this.ssh = init.ssh;
+    this.options = init.options;
+    this.constraints = init.constraints;
     let next = 0;
-    const platform = constraints.platform;
-    for (const m of mounts) {
+    const platform = this.constraints.platform;
+    for (const m of this.mounts) {
       if (m.readonly) this.outputs.set(m, m.source);
       else if (m.tmpfs)
         this.outputs.set(m, this.broken(`tmpfs mount for ${m.dest} can't be used as a parent`));

@@ -199,15 +199,15 @@ export function runExec(state: State, options: RunOptions): ExecState {
     id: s.id ?? s.name,
     optional: s.optional === true,
   }));
-  const vertex = new ExecVertex(
-    processState(state, options),
-    fs,
+  const vertex = new ExecVertex({
+    base: processState(state, options),
+    mounts: fs,
     secrets,
     secretEnv,
     ssh,
     options,
-    vertexConstraints(options),
-  );
+    constraints: vertexConstraints(options),
+  });
   const byDest = new Map<string, Output | undefined>();
   let root: Output | undefined;
   for (const [m, out] of vertex.outputs) {

@@ -61,13 +61,25 @@ export interface HttpOptions extends VertexOptions {
 class SourceVertex implements Vertex {
   readonly kind = 'source' as const;
 
-  constructor(
-    private readonly identifier: string,
-    private readonly attrs: Readonly<Record<string, string>>,
-    private readonly caps: readonly string[],
-    private readonly constraints: VertexConstraints,
-    private readonly localUniqueId: string | undefined,
-  ) {}
+  private readonly identifier: string;
+  private readonly attrs: Readonly<Record<string, string>>;
+  private readonly caps: readonly string[];
+  private readonly constraints: VertexConstraints;
+  private readonly localUniqueId: string | undefined;
+
+  constructor(init: {
+    identifier: string;
+    attrs: Readonly<Record<string, string>>;
+    caps: readonly string[];
+    constraints: VertexConstraints;
+    localUniqueId: string | undefined;
+  }) {
+    this.identifier = init.identifier;
+    this.attrs = init.attrs;
+    this.caps = init.caps;
+    this.constraints = init.constraints;
+    this.localUniqueId = init.localUniqueId;
+  }
 
   inputs(): readonly Output[] {
     return [];
@@ -103,7 +115,7 @@ function sourceState(
   localUniqueId?: string,
 ): State {
   const constraints = vertexConstraints(options);
-  const vertex = new SourceVertex(identifier, attrs, caps, constraints, localUniqueId);
+  const vertex = new SourceVertex({ identifier, attrs, caps, constraints, localUniqueId });
   return State.fromOutput({
     vertex,
     index: 0,
