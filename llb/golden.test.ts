@@ -251,6 +251,30 @@ const graphs: Record<string, () => [State, MarshalOptions]> = {
       .root();
     return [merge([b, c]), { platform: amd64 }];
   },
+  'image-config': () => {
+    const st = image('busybox').withImageConfig({
+      architecture: 'arm64',
+      os: 'linux',
+      variant: 'v8',
+      config: { Env: ['PATH=/bin', 'A=b=c', 'NOVALUE'], WorkingDir: '/app' },
+    });
+    const run = st
+      .dir('rel')
+      .run({ args: ['env'], env: { B: '1' } })
+      .root();
+    return [
+      merge([
+        run,
+        image('alpine', { resolveMode: 'local' }),
+        git('ssh://git@example.com/org/repo.git', '', {
+          authHeaderSecret: 'HDR',
+          knownSshHosts: 'example.com ssh-rsa AAAA',
+        }),
+        git('http://example.com/repo.git', 'abc123', { authTokenSecret: '' }),
+      ]),
+      { platform: amd64 },
+    ];
+  },
 };
 
 function opsByDigest(def: Definition): Map<string, unknown> {

@@ -219,6 +219,26 @@ describe('file, merge, diff and sources', () => {
     assert.deepEqual(src.caps, ['source.image', 'source.image.checksum']);
   });
 
+  it('writes platform only on image, exec and file ops, and always an (empty) constraints message', () => {
+    const ctx = local('ctx', { sessionId: 's' });
+    const st = merge([image('busybox').file(copy(ctx, '/', '/src')), ctx]);
+    const def = marshal(st, { platform: amd64 });
+    const seen = ops(def).map(({ op }) => [
+      op.op.case,
+      op.platform?.Architecture,
+      op.constraints !== undefined,
+    ]);
+    assert.deepEqual(seen, [
+      ['source', 'amd64', true],
+      ['source', undefined, true],
+      ['file', 'amd64', true],
+      ['merge', undefined, true],
+    ]);
+    // Go writes the empty constraints message as the two bytes 5a 00 at the end of every op.
+    for (const b of def.def.slice(0, -1)) assert.deepEqual([...b.subarray(-2)], [0x5a, 0x00]);
+    assert.equal(fromBinary(OpSchema, def.def.at(-1)!).constraints, undefined);
+  });
+
   it('keeps degenerate merges and diffs out of the graph', () => {
     const a = image('busybox');
     assert.equal(merge([scratch(), a, scratch()]), a);
