@@ -20,7 +20,15 @@ import { hostPlatform, sha256, type Digest, type Platform } from '../oci/index.j
 import { encodeOp } from './encode.js';
 import { LlbBuildError } from './errors.js';
 import type { State } from './state.js';
-import { mergeMetadata, readableOutput, type SourceMap, type Vertex, type VertexMetadata } from './vertex.js';
+import {
+  mergeMetadata,
+  readableOutput,
+  type MarshalContext,
+  type Output,
+  type SourceMap,
+  type Vertex,
+  type VertexMetadata,
+} from './vertex.js';
 
 export interface MarshalOptions {
   /** Platform of ops that pin none and inherit none; default: the host's. */
@@ -109,14 +117,14 @@ export function marshal(state: State, options: MarshalOptions = {}): Definition 
   const root = state.output;
   if (!root) return create(DefinitionSchema, {});
   const done = new Map<Vertex, Marshalled>();
-  const ctx = {
+  const ctx: MarshalContext = {
     // As in Go, an explicit platform is used as given; only the host default is normalised.
     platform: options.platform ?? hostPlatform(),
     workerConstraints: [...(options.workerConstraints ?? [])],
     ignoreCache: options.ignoreCache === true,
     caps: options.caps ? new Set(options.caps) : undefined,
     localUniqueId: options.localUniqueId ?? newId(),
-    input(output: Parameters<typeof readableOutput>[0]) {
+    input(output: Output) {
       readableOutput(output, output.vertex.kind);
       const m = done.get(output.vertex);
       if (!m) throw new LlbBuildError({ message: 'input vertex was not marshalled before its user' });
