@@ -1,11 +1,35 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { LocalContentStore } from '../content/index.js';
+import { Exporters } from '../exporters/index.js';
+import { RuncExecutor } from '../executor/index.js';
+import { llbCaps } from '../llb/index.js';
+import { parsePlatform, platformRank, type Platform } from '../oci/index.js';
 import { Control } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import { LLBBridge } from '../proto/gen/moby/buildkit/v1/frontend/gateway_pb.js';
 import { grpcServiceDefinition } from '../proto/index.js';
-import { detectPlatforms } from '../executor/index.js';
-import { parsePlatform, platformRank, type Platform } from '../oci/index.js';
+import { dockerConfigCredentials, RegistryClient } from '../registry/index.js';
 import { SessionManager } from '../session/index.js';
-import { BuildController, CacheStore, JobRegistry, Scheduler } from '../solver/index.js';
+import { createSnapshotter } from '../snapshotter/index.js';
+import {
+  BuildController,
+  CacheMounts,
+  CacheStore,
+  ChecksumMemo,
+  createOpFactory,
+  JobRegistry,
+  loadDefinition,
+  opSnapshots,
+  RegistryAccess,
+  RegistryImageConfigResolver,
+  ResultFiles,
+  Scheduler,
+  SnapshotAccess,
+  SnapshotChecksums,
+  TreeRecordStore,
+  type Frontend,
+} from '../solver/index.js';
 import type { KilndConfig } from './config.js';
 import { controlService, type DiskUsageService } from './control-service.js';
 import { openDatabase } from './database.js';
@@ -19,14 +43,13 @@ import { loadWorkerId, workerLabels, type WorkerInfo } from './worker-info.js';
 export interface RunningDaemon {
   readonly config: KilndConfig;
   readonly worker: WorkerInfo;
-  /** Stops serving and releases the root. Running calls get `graceMs` to finish. */
+  /** Stops serving (running calls get `graceMs` to finish) and releases the root. */
   stop(graceMs?: number): Promise<void>;
 }
 
 /** The platforms the worker offers: detected, then narrowed to `[worker.oci] platforms` when set. */
-async function workerPlatforms(config: KilndConfig): Promise<Platform[]> {
-  const detected = await detectPlatforms();
-  if (!config.worker.platforms) return detected;
+function narrowPlatforms(config: KilndConfig, detected: readonly Platform[]): Platform[] {
+  if (!config.worker.platforms) return [...detected];
   return config.worker.platforms.map((spec) => {
     const wanted = parsePlatform(spec);
     if (!detected.some((p) => platformRank(p, wanted) !== undefined)) {
@@ -39,24 +62,82 @@ async function workerPlatforms(config: KilndConfig): Promise<Platform[]> {
   });
 }
 
+/** Undo steps, run in reverse order of setup. */
+type Cleanup = (graceMs: number) => Promise<void> | void;
+
 /**
  * The composition root: builds every subsystem from the configuration, wires them together and
  * serves the API. Nothing else constructs concrete classes or hands out loggers.
  */
-export async function startDaemon(config: KilndConfig, logger: Logger): Promise<RunningDaemon> {
+export async function startDaemon(
+  config: KilndConfig,
+  logger: Logger,
+  options: { frontends?: ReadonlyMap<string, Frontend> } = {},
+): Promise<RunningDaemon> {
   for (const key of config.unknownKeys) logger.warn({ key }, 'unknown configuration key ignored');
-  const lock = await RootLock.acquire(config.root);
-  const db = openDatabase(config.root);
-  const cleanups: Array<() => Promise<void> | void> = [() => db.close(), () => lock.release()];
+  const root = config.root;
+  const lock = await RootLock.acquire(root);
+  const cleanups: Cleanup[] = [() => lock.release()];
+  const stop = async (graceMs: number): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup(graceMs);
+      } catch (err) {
+        logger.warn({ err }, 'shutdown step failed');
+      }
+    }
+  };
   try {
-    const platforms = await workerPlatforms(config);
+    const db = openDatabase(root);
+    cleanups.push(() => {
+      db.close();
+    });
+    const executor = new RuncExecutor({
+      root: join(root, 'executor'),
+      runtime: config.worker.runtime,
+      // As BuildKit: setuid binaries (su, ping …) keep working inside build steps.
+      noNewPrivileges: false,
+      logger: logger.child({ component: 'executor' }),
+    });
+    const [content, snapshotter, detected] = await Promise.all([
+      LocalContentStore.open({
+        root: join(root, 'content'),
+        db,
+        logger: logger.child({ component: 'content' }),
+      }),
+      createSnapshotter({
+        kind: config.worker.snapshotter,
+        root: join(root, 'snapshots'),
+        db,
+        logger: logger.child({ component: 'snapshotter' }),
+      }),
+      executor.recover().then(() => executor.platforms()),
+    ]);
+    cleanups.push(() => snapshotter.close());
+    await snapshotter.cleanup();
+    const platforms = narrowPlatforms(config, detected);
     const worker: WorkerInfo = {
-      id: await loadWorkerId(config.root),
-      labels: workerLabels({ snapshotter: 'overlayfs', networkMode: config.worker.networkMode }),
+      id: await loadWorkerId(root),
+      labels: workerLabels({ snapshotter: snapshotter.driver, networkMode: config.worker.networkMode }),
       platforms,
       version: kilnVersion(),
     };
     const sessions = new SessionManager({ logger: logger.child({ component: 'session' }) });
+    cleanups.push(() => sessions.close());
+    const registryRoot = new RegistryClient({
+      hosts: config.registries,
+      db,
+      logger: logger.child({ component: 'registry' }),
+    });
+    cleanups.push(() => registryRoot.close());
+    const registries = new RegistryAccess({
+      root: registryRoot,
+      sessions,
+      hostCredentials: dockerConfigCredentials(join(homedir(), '.docker', 'config.json')),
+      logger: logger.child({ component: 'registry' }),
+    });
+    const access = new SnapshotAccess(snapshotter);
+    const records = new TreeRecordStore({ db });
     const cache = new CacheStore({ db });
     const jobs = new JobRegistry();
     const scheduler = new Scheduler({
@@ -64,32 +145,31 @@ export async function startDaemon(config: KilndConfig, logger: Logger): Promise<
       defaultPlatform: platforms[0]!,
       ...(config.worker.maxParallelism ? { maxParallelism: config.worker.maxParallelism } : {}),
       logger: logger.child({ component: 'scheduler' }),
-      checksums: {
-        checksum: () => Promise.reject(new Error('content checksums are not wired yet')),
-      },
-      ops: (view) => {
-        throw new Error(`kiln cannot run ${view.op.op.case ?? 'unknown'} ops yet`);
-      },
+      checksums: new SnapshotChecksums(new ChecksumMemo({ db }), records, access),
+      ops: createOpFactory({
+        snapshotter,
+        snapshots: opSnapshots(snapshotter),
+        executor,
+        content,
+        registries,
+        sessions,
+        cacheMounts: new CacheMounts({ root: join(root, 'cachemounts'), db }),
+        records,
+        defaultNetwork: config.worker.networkMode,
+        logger: logger.child({ component: 'ops' }),
+      }),
     });
     const controller = new BuildController({
       jobs,
       scheduler,
       allowedEntitlements: new Set(config.insecureEntitlements),
       logger: logger.child({ component: 'controller' }),
-      exporter: {
-        export: (request) => Promise.reject(new Error(`exporter ${request.type} is not available yet`)),
-      },
+      exporter: new Exporters({ sessions, access }),
       gateway: {
-        loadDefinition: () => {
-          throw new Error('LLB definitions cannot be loaded yet');
-        },
-        frontends: new Map(),
-        files: {
-          readFile: () => Promise.reject(new Error('not yet')),
-          readDir: () => Promise.reject(new Error('not yet')),
-          stat: () => Promise.reject(new Error('not yet')),
-        },
-        images: { resolve: () => Promise.reject(new Error('not yet')) },
+        loadDefinition: (definition) => loadDefinition(definition),
+        frontends: options.frontends ?? new Map(),
+        files: new ResultFiles(access),
+        images: new RegistryImageConfigResolver(registries, content),
         workerPlatforms: platforms,
       },
     });
@@ -113,22 +193,19 @@ export async function startDaemon(config: KilndConfig, logger: Logger): Promise<
         sessions: { accept: (call) => void sessions.accept(call) },
       }),
     );
-    server.addService(grpcServiceDefinition(LLBBridge), gatewayService({ controller, worker, llbCaps: [] }));
-    cleanups.unshift(() => sessions.close());
-    for (const address of config.addresses) {
-      await server.listen(address);
-    }
-    cleanups.unshift((graceMs = 0) => server.close(graceMs as number));
-    logger.info({ root: config.root, platforms: platforms.length, worker: worker.id }, 'kilnd ready');
-    return {
-      config,
-      worker,
-      stop: async (graceMs = 0) => {
-        for (const cleanup of cleanups) await (cleanup as (g: number) => Promise<void> | void)(graceMs);
-      },
-    };
+    server.addService(
+      grpcServiceDefinition(LLBBridge),
+      gatewayService({ controller, worker, llbCaps: llbCaps.map((c) => ({ id: c.id, enabled: c.enabled })) }),
+    );
+    cleanups.push((graceMs) => server.close(graceMs));
+    for (const address of config.addresses) await server.listen(address);
+    logger.info(
+      { root, snapshotter: snapshotter.driver, platforms: platforms.length, worker: worker.id },
+      'kilnd ready',
+    );
+    return { config, worker, stop: (graceMs = 0) => stop(graceMs) };
   } catch (err) {
-    for (const cleanup of cleanups) await cleanup();
+    await stop(0);
     throw err;
   }
 }

@@ -47,3 +47,15 @@ export {
   type SchedulerJob,
   type SolverGraph,
 } from './scheduler.js';
+export { SnapshotAccess } from './snapshot-access.js';
+export { SyntheticVertex } from './synthetic-vertex.js';
+export { CacheMounts, type CacheSharing } from './cache-mounts.js';
+export { ChecksumMemo } from './checksum.js';
+export { SnapshotChecksums } from './content-checksums.js';
+export { loadDefinition } from './definition-loader.js';
+export { RegistryImageConfigResolver } from './image-config.js';
+export { createOpFactory, type OpDeps } from './ops/index.js';
+export { opSnapshots } from './op-snapshots.js';
+export { RegistryAccess } from './registry-access.js';
+export { ResultFiles } from './snapshot-files.js';
+export { TreeRecordStore } from './tree-records.js';

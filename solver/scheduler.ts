@@ -175,7 +175,7 @@ export class Scheduler {
       const hit = view.ignoreCache ? undefined : this.#lookup(keys);
       if (hit) {
         const outcome = { keys, refs: hit };
-        vertex.transition({ kind: 'cached', at: new Date(), outcome });
+        vertex.transition({ kind: 'cached', ...(started ? { started } : {}), at: new Date(), outcome });
         return outcome;
       }
       const queue = state.job.queue;

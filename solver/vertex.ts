@@ -12,7 +12,7 @@ export interface VertexOutcome {
 export type VertexState =
   | { readonly kind: 'waiting' }
   | { readonly kind: 'running'; readonly started: Date }
-  | { readonly kind: 'cached'; readonly at: Date; readonly outcome: VertexOutcome }
+  | { readonly kind: 'cached'; readonly started?: Date; readonly at: Date; readonly outcome: VertexOutcome }
   | {
       readonly kind: 'done';
       readonly started: Date;
@@ -85,7 +85,7 @@ export class SharedVertex implements VertexProgress {
       case 'running':
         return { ...base, ...group, cached: false, started: s.started };
       case 'cached':
-        return { ...base, ...group, cached: true, started: s.at, completed: s.at };
+        return { ...base, ...group, cached: true, started: s.started ?? s.at, completed: s.at };
       case 'done':
         return { ...base, ...group, cached: false, started: s.started, completed: s.completed };
       case 'failed':
