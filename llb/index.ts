@@ -79,3 +79,14 @@ export type {
   Vertex,
   VertexOptions,
 } from './vertex.js';
+export {
+  type FilterDecision,
+  type FilterState,
+  Pattern,
+  PatternError,
+  PatternMatcher,
+  PathFilter,
+  cleanPath,
+  parseDockerignore,
+  selectPaths,
+} from './patterns.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type Database from 'better-sqlite3';
-import { PathFilter } from '../llb/patterns.js';
+import { PathFilter } from '../llb/index.js';
 import type { Selector } from './op.js';
 import type { EntryInfo, TreeSource } from './tree-source.js';
 

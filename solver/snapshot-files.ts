@@ -7,7 +7,7 @@ import type { SnapshotFiles } from './gateway.js';
 import type { FileStat } from './gateway-client.js';
 import type { ResultRef } from './op.js';
 import type { SnapshotAccess } from './snapshot-access.js';
-import { PatternMatcher } from '../llb/patterns.js';
+import { PatternMatcher } from '../llb/index.js';
 
 /** Go os.FileMode bits for a node `fs.Stats`, as fsutil Stat carries them. */
 function goMode(s: Stats): number {
