@@ -26,6 +26,12 @@ export interface ApplyResult {
 }
 
 const whiteoutPrefix = '.wh.';
+/** Files up to this size are read into memory and written in the background, several at once. */
+const smallFile = 1 << 20;
+/** Background file writes at once: enough to keep the libuv pool busy while the tar is read. */
+const maxInFlight = 32;
+const ownUid = process.getuid?.() ?? -1;
+const ownGid = process.getgid?.() ?? -1;
 const opaqueMarker = '.wh..wh..opq';
 
 /**
@@ -74,6 +80,7 @@ export async function applyTar(
         throw new LayerApplyError({ entry: entry.name, cause: error });
       }
     }
+    await applier.settle();
     await applier.fs.restoreDirTimes();
   } finally {
     await applier.dispose();
@@ -87,12 +94,18 @@ class Applier {
   /** Paths this layer wrote; an opaque marker in delete mode removes everything else in its dir. */
   readonly #written = new Set<string>();
   #template: string | undefined;
+  /** Small files being written in the background, by path. */
+  readonly #inflight = new Map<string, Promise<void>>();
+  #failure: unknown;
 
   constructor(layer: WritableLayer) {
     this.fs = new LayerFs(layer);
   }
 
   async apply(entry: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
+    const small = entry.type === 'file' && entry.size <= smallFile;
+    // Only new small files overlap; anything else may depend on earlier entries being on disk.
+    if (!small) await this.settle();
     const parts = cleanEntryName(entry.name);
     const last = parts[parts.length - 1];
     if (last === undefined) return; // the root itself keeps the snapshot's own attributes
@@ -105,10 +118,15 @@ class Applier {
         return this.#dir(entry, dir, base, path);
       case 'link':
         return this.#hardlink(entry, dir, base, path);
-      case 'file':
-        await this.fs.clear(dir, base);
-        await this.#file(entry, path, body);
+      case 'file': {
+        const existing = await lstat(path).catch(() => undefined);
+        if (this.#inflight.has(path) || existing?.isDirectory()) await this.settle();
+        if (existing) await this.fs.clear(dir, base);
+        else this.fs.forget(dir, base);
+        if (small) await this.#background(entry, path, await collect(body));
+        else await this.#file(entry, path, body);
         break;
+      }
       case 'symlink':
         await this.fs.clear(dir, base);
         await symlink(entry.linkname, path);
@@ -134,14 +152,31 @@ class Applier {
     this.fs.dirTimes.set(path, { atime: mtimeOf(entry), mtime: mtimeOf(entry) });
   }
 
-  async #file(entry: TarEntry, path: string, body: AsyncIterable<Buffer>): Promise<void> {
+  async #background(entry: TarEntry, path: string, data: Buffer): Promise<void> {
+    while (this.#inflight.size >= maxInFlight) await Promise.race(this.#inflight.values());
+    const task = this.#file(entry, path, [data])
+      .catch((error: unknown) => {
+        this.#failure ??= new LayerApplyError({ entry: entry.name, cause: error });
+      })
+      .finally(() => this.#inflight.delete(path));
+    this.#inflight.set(path, task);
+  }
+
+  /** Waits for every background write; throws the first one's failure. */
+  async settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight.values());
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  async #file(entry: TarEntry, path: string, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const fh = await open(path, flags, 0o600);
     try {
       for await (const piece of body) {
         for (let off = 0; off < piece.length;) off += (await fh.write(piece, off)).bytesWritten;
       }
-      await fh.chown(entry.uid, entry.gid);
+      // A new file is already owned by the daemon (root), as most layer files are.
+      if (entry.uid !== ownUid || entry.gid !== ownGid) await fh.chown(entry.uid, entry.gid);
       await fh.chmod(entry.mode);
       await this.#xattrs(entry, path);
       await fh.utimes(mtimeOf(entry), mtimeOf(entry));
@@ -257,8 +292,15 @@ class Applier {
   }
 
   async dispose(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight.values());
     if (this.#template) await rm(this.#template, { force: true });
   }
+}
+
+async function collect(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const piece of body) parts.push(piece);
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
 
 function mtimeOf(entry: TarEntry): number {

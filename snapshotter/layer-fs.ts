@@ -200,6 +200,11 @@ export class LayerFs {
         dir = dir.parent ?? this.root;
         continue;
       }
+      const known = dir.children.get(name);
+      if (known) {
+        dir = known; // a directory already resolved during this apply
+        continue;
+      }
       const visible = await this.lookup(dir, name);
       if (!visible) {
         if (!options.create) return undefined;

@@ -13,6 +13,11 @@ interface Call<T> {
 export class SingleFlight<T> {
   readonly #calls = new Map<string, Call<T>>();
 
+  /** Whether a task for `key` is running (a `run` now would join it). */
+  has(key: string): boolean {
+    return this.#calls.has(key);
+  }
+
   run(key: string, task: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     let call = this.#calls.get(key);

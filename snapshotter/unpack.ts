@@ -24,7 +24,7 @@ export interface UnpackResult {
   readonly key: Digest;
   /** Chain IDs of every layer, base first; each names a committed snapshot. */
   readonly chainIds: readonly Digest[];
-  /** Layers applied by this call (the rest already existed). */
+  /** Layers this call applied itself (the rest existed, or a concurrent call applied them). */
   readonly applied: number;
 }
 
@@ -78,8 +78,9 @@ export async function unpack(options: UnpackOptions): Promise<UnpackResult> {
     const chainId = ids[i] as Digest;
     const layer = { descriptor: layers[i] as Descriptor, diffId: diffIds[i] as Digest };
     const parent = ids[i - 1];
+    const joined = flight.has(chainId);
     const did = await flight.run(chainId, (s) => unpackLayer(options, chainId, parent, layer, s), signal);
-    if (did) applied++;
+    if (did && !joined) applied++;
   }
   return { key: ids[ids.length - 1] as Digest, chainIds: ids, applied };
 }
