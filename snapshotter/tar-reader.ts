@@ -148,12 +148,14 @@ export async function* readTar(
     if (!checksumOk(header)) throw new LayerFormatError({ reason: 'header checksum mismatch', offset: at });
     const flag = String.fromCharCode(header[156] as number);
     const pax = new Map([...globals, ...local]);
-    const sizeRecord = pax.get('size');
+    const extended = flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K';
+    // PAX `size` describes the next member, never an extended header itself.
+    const sizeRecord = extended ? undefined : pax.get('size');
     const size = sizeRecord ? parseInt(sizeRecord.toString('latin1'), 10) : numeric(header, 124, 12, at);
     if (!Number.isSafeInteger(size) || size < 0)
       throw new LayerFormatError({ reason: 'bad entry size', offset: at });
     const padded = Math.ceil(size / block) * block;
-    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+    if (extended) {
       const data = (await input.read(padded, truncated('an extended header'))) ?? Buffer.alloc(0);
       const content = data.subarray(0, size);
       if (flag === 'x') local = parsePax(content, at);
