@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { LocalContentStore } from '../content/index.js';
 import { Exporters } from '../exporters/index.js';
@@ -10,7 +11,7 @@ import { Control } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import { LLBBridge } from '../proto/gen/moby/buildkit/v1/frontend/gateway_pb.js';
 import { grpcServiceDefinition } from '../proto/index.js';
 import { dockerConfigCredentials, RegistryClient } from '../registry/index.js';
-import { SessionManager } from '../session/index.js';
+import { bytesMessageCodec, SessionManager } from '../session/index.js';
 import { createSnapshotter } from '../snapshotter/index.js';
 import {
   BuildController,
@@ -32,9 +33,11 @@ import {
 } from '../solver/index.js';
 import type { KilndConfig } from './config.js';
 import { controlService, type DiskUsageService } from './control-service.js';
+import { deferredService } from './deferred-service.js';
 import { openDatabase } from './database.js';
 import { ConfigError } from './errors.js';
 import { gatewayService } from './gateway-service.js';
+import { toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
 import { ApiServer } from './server.js';
 import { kilnVersion } from './version.js';
@@ -87,6 +90,37 @@ export async function startDaemon(
       }
     }
   };
+  const server = new ApiServer({
+    logger,
+    ...(config.grpc.tls ? { tls: config.grpc.tls } : {}),
+    ...(config.grpc.uid !== undefined ? { uid: config.grpc.uid } : {}),
+    ...(config.grpc.gid !== undefined ? { gid: config.grpc.gid } : {}),
+  });
+  let services!: { resolve: (s: Services) => void; reject: (e: unknown) => void };
+  const ready = new Promise<Services>((resolve, reject) => (services = { resolve, reject }));
+  const controlDefinition = withFastSessionCodec(grpcServiceDefinition(Control));
+  server.addService(
+    controlDefinition,
+    deferredService(
+      controlDefinition,
+      ready.then((s) => s.control),
+    ),
+  );
+  server.addService(
+    grpcServiceDefinition(LLBBridge),
+    deferredService(
+      grpcServiceDefinition(LLBBridge),
+      ready.then((s) => s.gateway),
+    ),
+  );
+  try {
+    for (const address of config.addresses) await server.listen(address);
+  } catch (err) {
+    await server.close(0);
+    lock.release();
+    throw err;
+  }
+  cleanups.push((graceMs) => server.close(graceMs));
   try {
     const db = openDatabase(root);
     cleanups.push(() => {
@@ -177,35 +211,50 @@ export async function startDaemon(
       usage: async () => [],
       async *prune() {},
     };
-    const server = new ApiServer({
-      logger,
-      ...(config.grpc.tls ? { tls: config.grpc.tls } : {}),
-      ...(config.grpc.uid !== undefined ? { uid: config.grpc.uid } : {}),
-      ...(config.grpc.gid !== undefined ? { gid: config.grpc.gid } : {}),
-    });
-    server.addService(
-      grpcServiceDefinition(Control),
-      controlService({
+    services.resolve({
+      control: controlService({
         controller,
         jobs,
         worker,
         diskUsage,
-        sessions: { accept: (call) => void sessions.accept(call) },
+        sessions: {
+          accept: (call) => {
+            sessions.accept(call).catch((err: unknown) => call.destroy(toServiceError(err)));
+          },
+        },
       }),
-    );
-    server.addService(
-      grpcServiceDefinition(LLBBridge),
-      gatewayService({ controller, worker, llbCaps: llbCaps.map((c) => ({ id: c.id, enabled: c.enabled })) }),
-    );
-    cleanups.push((graceMs) => server.close(graceMs));
-    for (const address of config.addresses) await server.listen(address);
+      gateway: gatewayService({
+        controller,
+        worker,
+        llbCaps: llbCaps.map((c) => ({ id: c.id, enabled: c.enabled })),
+      }),
+    });
     logger.info(
       { root, snapshotter: snapshotter.driver, platforms: platforms.length, worker: worker.id },
       'kilnd ready',
     );
     return { config, worker, stop: (graceMs = 0) => stop(graceMs) };
   } catch (err) {
+    services.reject(err);
     await stop(0);
     throw err;
   }
+}
+
+/** Control.Session carries every byte of the tunnel: use the hand-written codec, not reflection. */
+function withFastSessionCodec(definition: ServiceDefinition): ServiceDefinition {
+  const session = definition.session!;
+  return {
+    ...definition,
+    session: {
+      ...session,
+      requestDeserialize: bytesMessageCodec.deserialize,
+      responseSerialize: bytesMessageCodec.serialize as (value: unknown) => Buffer,
+    },
+  };
+}
+
+interface Services {
+  readonly control: UntypedServiceImplementation;
+  readonly gateway: UntypedServiceImplementation;
 }

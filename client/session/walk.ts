@@ -1,6 +1,6 @@
 import { promises as fsp, type BigIntStats } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
-import { PathFilter, Pattern, cleanPath, type FilterState } from '../../llb/patterns.js';
+import { PathFilter, Pattern, cleanPath, type FilterState } from '../../llb/index.js';
 import type { Stat } from '../../proto/gen/fsutil/types/stat_pb.js';
 import { compareNames, statOf } from './fs-stat.js';
 
