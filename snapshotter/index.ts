@@ -45,6 +45,6 @@ export {
 } from './diff-layer.js';
 export { layerTar } from './layer-tar.js';
 export { compress, decompress, detectCompression } from './compression.js';
-export { chainIds, unpack, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { chainIds, unpack, unpackLabel, type UnpackOptions, type UnpackResult } from './unpack.js';
 export { readTar, type TarEntry, type TarEntryType } from './tar-reader.js';
 export { tarHeader, tarPadding, tarTrailer, type TarHeaderInput } from './tar-writer.js';

@@ -11,7 +11,8 @@ import type { ChangeSource, WritableLayer } from './snapshotter.js';
  * tree in `<root>/<id>/fs`; `prepare` copies the parent's tree with `cp -a --reflink=auto`, so the
  * active snapshot gets independent copies (reflinks where the filesystem has them, full copies
  * elsewhere), never hardlinks into the immutable parent. Cost: prepare is proportional to the
- * parent's size; view and commit are O(1) (a view binds the committed parent read-only).
+ * parent's size; view and commit are O(1) (a view binds the committed parent read-only). Because
+ * each tree is a full copy, `usage` of a native snapshot includes what it copied from its parent.
  */
 export class NativeSnapshotter extends DirSnapshotter {
   readonly driver = 'native' as const;

@@ -40,6 +40,9 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
 
 const flights = new WeakMap<LocalSnapshotter, SingleFlight<boolean>>();
 
+/** Label on the active snapshots unpack works in; any still present at startup are debris. */
+export const unpackLabel = 'kiln.io/unpack';
+
 async function committed(snapshotter: LocalSnapshotter, key: string): Promise<boolean> {
   try {
     return (await snapshotter.stat(key)).kind === 'committed';
@@ -95,7 +98,8 @@ async function unpackLayer(
   const { snapshotter, content, logger } = options;
   if (await committed(snapshotter, chainId)) return false;
   const active = `unpack-${randomBytes(6).toString('hex')}-${chainId}`;
-  await snapshotter.prepare(active, parent, { signal });
+  // The label lets startup recognise (and remove) an unpack a crash interrupted.
+  await snapshotter.prepare(active, parent, { signal, labels: { [unpackLabel]: chainId } });
   try {
     const blob = await content.reader(layer.descriptor.digest, { signal });
     let diffId: Digest;
