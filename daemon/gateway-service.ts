@@ -147,7 +147,7 @@ export function gatewayService(deps: GatewayServiceDeps): UntypedServiceImplemen
 
     return: withGateway(async (gateway, request: ReturnRequest) => {
       if (request.error && request.error.code !== 0) {
-        gateway.job.setReturnError(new ClientReportedError(request.error.code, request.error.message));
+        gateway.job.setReturnError(new ClientReportedError(request.error));
       } else {
         gateway.job.setReturn(fromResult(request.result));
       }

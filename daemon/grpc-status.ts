@@ -1,5 +1,8 @@
+import { toBinary } from '@bufbuild/protobuf';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { StatusSchema, type Status } from '../proto/gen/google/rpc/status_pb.js';
 import type { ErrorKind } from '../oci/index.js';
+import { detailsMetadata } from './error-details.js';
 
 /** The one place that knows gRPC codes: each error kind's status. */
 const statusByKind: Record<ErrorKind, status> = {
@@ -13,6 +16,7 @@ const statusByKind: Record<ErrorKind, status> = {
   canceled: status.CANCELLED,
   unimplemented: status.UNIMPLEMENTED,
   internal: status.INTERNAL,
+  unknown: status.UNKNOWN,
 };
 
 function kindOf(err: unknown): ErrorKind {
@@ -21,7 +25,7 @@ function kindOf(err: unknown): ErrorKind {
     if (typeof kind === 'string' && kind in statusByKind) return kind as ErrorKind;
   }
   if (err instanceof Error && err.name === 'AbortError') return 'canceled';
-  return 'internal';
+  return 'unknown';
 }
 
 /** Extra trailers an error wants sent (e.g. grpc-status-details-bin with typed details). */
@@ -33,7 +37,8 @@ export interface WithTrailers {
 export function toServiceError(err: unknown): ServiceError {
   const message = err instanceof Error ? err.message : String(err);
   const code = statusByKind[kindOf(err)];
-  const metadata = (err as WithTrailers | undefined)?.trailers ?? new Metadata();
+  const metadata =
+    (err as WithTrailers | undefined)?.trailers ?? detailsMetadata(err, code, message) ?? new Metadata();
   return Object.assign(new Error(message), { code, details: message, metadata });
 }
 
@@ -52,12 +57,29 @@ const kindByStatus = new Map<number, ErrorKind>(
 export class ClientReportedError extends Error {
   readonly code = 'KILN_DAEMON_CLIENT_ERROR' as const;
   readonly kind: ErrorKind;
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
+  readonly trailers: Metadata | undefined;
+  constructor(status: Status) {
+    super(withoutCodePrefix(status.code, status.message));
     this.name = 'ClientReportedError';
-    this.kind = kindByStatus.get(status) ?? 'internal';
+    this.kind = kindByStatus.get(status.code) ?? 'unknown';
+    // The client's typed details (failing vertex, Dockerfile lines) go back to it unchanged.
+    if (status.details.length > 0) {
+      const metadata = new Metadata();
+      metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, status)));
+      this.trailers = metadata;
+    }
   }
+}
+
+/** Go clients prefix messages with the code name ("NotFound: …"); strip it so it is not doubled. */
+function withoutCodePrefix(code: number, message: string): string {
+  const name = status[code];
+  if (typeof name !== 'string') return message;
+  const goName = name
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('')
+    .replace('Cancelled', 'Canceled');
+  return message.startsWith(`${goName}: `) ? message.slice(goName.length + 2) : message;
 }

@@ -13,7 +13,7 @@ export abstract class ExecutorError extends Error {
  */
 export class ExecError extends ExecutorError {
   readonly code = 'KILN_EXECUTOR_EXIT' as const;
-  readonly kind = 'failed-precondition' as const;
+  readonly kind = 'unknown' as const;
   readonly args: readonly string[];
   readonly exitCode: number;
   readonly lastLines: readonly string[];

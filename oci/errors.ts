@@ -9,7 +9,9 @@ export type ErrorKind =
   | 'unavailable'
   | 'canceled'
   | 'unimplemented'
-  | 'internal';
+  | 'internal'
+  /** A failure with no better class (a build step's process failed): BuildKit reports these as Unknown. */
+  | 'unknown';
 
 /** A malformed digest, platform, reference, descriptor or manifest. */
 export class OciFormatError extends Error {

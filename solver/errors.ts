@@ -1,4 +1,5 @@
 import type { ErrorKind } from '../oci/index.js';
+import type { SourceLocation } from './llb-view.js';
 
 /** A step failed; carries the vertex so clients can point at it (and at its Dockerfile line). */
 export class VertexError extends Error {
@@ -7,6 +8,8 @@ export class VertexError extends Error {
   constructor(
     readonly vertex: { readonly digest: string; readonly name: string },
     cause: unknown,
+    /** The Dockerfile (or other source) lines the op came from, when the definition says. */
+    readonly source?: SourceLocation,
   ) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
     this.name = 'VertexError';

@@ -1,6 +1,17 @@
 import type { Op, OpMetadata } from '../proto/gen/pb/ops_pb.js';
 import type { ProgressGroup } from './progress.js';
 
+/** Where an op comes from in its source file (a Dockerfile line), for error messages. */
+export interface SourceLocation {
+  readonly filename: string;
+  readonly data: Uint8Array;
+  readonly language?: string;
+  readonly ranges: ReadonlyArray<{
+    readonly start: { readonly line: number; readonly character?: number };
+    readonly end: { readonly line: number; readonly character?: number };
+  }>;
+}
+
 /** What the solver needs to know about one op of a validated definition. */
 export interface LlbOpView {
   readonly digest: string;
@@ -10,6 +21,7 @@ export interface LlbOpView {
   readonly name: string;
   readonly ignoreCache: boolean;
   readonly progressGroup?: ProgressGroup;
+  readonly source?: SourceLocation;
 }
 
 /** The progress name of an op: its custom name, else one derived from the op like BuildKit does. */

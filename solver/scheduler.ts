@@ -202,7 +202,7 @@ export class Scheduler {
     } catch (cause) {
       const error = signal.aborted
         ? new JobCanceledError(state.job.ref)
-        : new VertexError({ digest: vertex.digest, name: view.name }, cause);
+        : new VertexError({ digest: vertex.digest, name: view.name }, cause, view.source);
       vertex.transition({
         kind: 'failed',
         ...(started ? { started } : {}),
