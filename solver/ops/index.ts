@@ -8,7 +8,9 @@ import { SolveRequestError } from '../errors.js';
 import type { RegistryAccess } from '../registry-access.js';
 import type { OpFactory } from '../scheduler.js';
 import type { TreeRecordStore } from '../tree-records.js';
+import { DiffOpImpl } from './diff-op.js';
 import { ExecOpImpl } from './exec-op.js';
+import { MergeOpImpl } from './merge-op.js';
 import { ImageSourceOp } from './image-source.js';
 import { LocalSourceOp } from './local-source.js';
 import type { OpSnapshots } from './snapshots.js';
@@ -39,6 +41,10 @@ export function createOpFactory(deps: OpDeps): OpFactory {
       }
       case 'exec':
         return new ExecOpImpl(view, platform, deps);
+      case 'merge':
+        return new MergeOpImpl(view, deps);
+      case 'diff':
+        return new DiffOpImpl(view, deps);
       default:
         throw new SolveRequestError(`${op.case ?? 'unknown'} ops are not supported yet`, 'unimplemented');
     }
