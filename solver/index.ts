@@ -54,7 +54,7 @@ export { ChecksumMemo } from './checksum.js';
 export { SnapshotChecksums } from './content-checksums.js';
 export { loadDefinition } from './definition-loader.js';
 export { RegistryImageConfigResolver } from './image-config.js';
-export { createOpFactory, type OpDeps } from './ops/index.js';
+export { createOpFactory, HttpSourceCache, type OpDeps } from './ops/index.js';
 export { opSnapshots } from './op-snapshots.js';
 export { RegistryAccess } from './registry-access.js';
 export { ResultFiles } from './snapshot-files.js';

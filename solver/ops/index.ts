@@ -10,6 +10,8 @@ import type { OpFactory } from '../scheduler.js';
 import type { TreeRecordStore } from '../tree-records.js';
 import { DiffOpImpl } from './diff-op.js';
 import { ExecOpImpl } from './exec-op.js';
+import { GitSourceOp } from './git-source.js';
+import { HttpSourceOp, type HttpSourceCache } from './http-source.js';
 import { MergeOpImpl } from './merge-op.js';
 import { ImageSourceOp } from './image-source.js';
 import { LocalSourceOp } from './local-source.js';
@@ -24,6 +26,7 @@ export interface OpDeps {
   readonly sessions: SessionManager;
   readonly cacheMounts: CacheMounts;
   readonly records: TreeRecordStore;
+  readonly httpCache: HttpSourceCache;
   readonly defaultNetwork: 'host' | 'none';
   readonly logger?: Logger;
 }
@@ -37,6 +40,8 @@ export function createOpFactory(deps: OpDeps): OpFactory {
         const id = op.value.identifier;
         if (id.startsWith('docker-image://')) return new ImageSourceOp(view, platform, deps);
         if (id.startsWith('local://')) return new LocalSourceOp(view, deps);
+        if (id.startsWith('git://')) return new GitSourceOp(view, deps);
+        if (id.startsWith('http://') || id.startsWith('https://')) return new HttpSourceOp(view, deps);
         throw new SolveRequestError(`source ${JSON.stringify(id)} is not supported yet`, 'unimplemented');
       }
       case 'exec':
@@ -52,3 +57,4 @@ export function createOpFactory(deps: OpDeps): OpFactory {
 }
 
 export type { OpSnapshots } from './snapshots.js';
+export { HttpSourceCache } from './http-source.js';
