@@ -1,3 +1,4 @@
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, rename, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -146,7 +147,7 @@ export class HttpSourceOp implements SolverOp {
       const started = new Date();
       const total = Number(response.headers.get('content-length') ?? 0);
       await pipeline(
-        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+        Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
         new Transform({
           transform(chunk: Buffer, _enc, callback) {
             digester.update(chunk);
