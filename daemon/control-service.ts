@@ -27,8 +27,9 @@ import {
   type StatusResponse,
   type UsageRecord,
 } from '../proto/gen/moby/buildkit/v1/control_pb.js';
-import type { BuildController, BuildRequest, JobRegistry } from '../solver/index.js';
-import { toServiceError, unimplemented } from './grpc-status.js';
+import type { BuildController, BuildHistory, BuildRequest, JobRegistry } from '../solver/index.js';
+import { toServiceError } from './grpc-status.js';
+import { historyHandlers } from './history-service.js';
 import { toStatusResponse } from './status-encoding.js';
 import { toWorkerRecord, type WorkerInfo } from './worker-info.js';
 
@@ -70,6 +71,7 @@ export interface ControlServiceDeps {
   readonly worker: WorkerInfo;
   readonly diskUsage: DiskUsageService;
   readonly sessions: SessionAcceptor;
+  readonly history: BuildHistory;
 }
 
 /** Status calls may arrive before Solve registers the job; the reference waits 6 s. */
@@ -123,6 +125,7 @@ export function toBuildRequest(req: SolveRequest): BuildRequest {
       ...legacyImports,
     ],
     entitlements: [...req.Entitlements],
+    internal: req.Internal,
   };
 }
 
@@ -191,12 +194,6 @@ export function controlService(deps: ControlServiceDeps): UntypedServiceImplemen
     info,
     diskUsage,
     prune,
-    listenBuildHistory: ((call) =>
-      call.destroy(unimplemented('Control.ListenBuildHistory'))) as handleServerStreamingCall<
-      unknown,
-      unknown
-    >,
-    updateBuildHistory: ((_call, callback) =>
-      callback(unimplemented('Control.UpdateBuildHistory'))) as handleUnaryCall<unknown, unknown>,
+    ...historyHandlers(deps.history),
   };
 }

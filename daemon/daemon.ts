@@ -15,6 +15,7 @@ import { bytesMessageCodec, SessionManager } from '../session/index.js';
 import { createSnapshotter } from '../snapshotter/index.js';
 import {
   BuildController,
+  BuildHistory,
   CacheMounts,
   CacheStore,
   ChecksumMemo,
@@ -195,7 +196,9 @@ export async function startDaemon(
         logger: logger.child({ component: 'ops' }),
       }),
     });
+    const history = new BuildHistory({ db });
     const controller = new BuildController({
+      history,
       jobs,
       scheduler,
       allowedEntitlements: new Set(config.insecureEntitlements),
@@ -219,6 +222,7 @@ export async function startDaemon(
         jobs,
         worker,
         diskUsage,
+        history,
         sessions: {
           accept: (call) => {
             sessions.accept(call).catch((err: unknown) => call.destroy(toServiceError(err)));

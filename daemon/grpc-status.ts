@@ -33,6 +33,11 @@ export interface WithTrailers {
   readonly trailers?: Metadata;
 }
 
+/** The gRPC code for an error kind name (unknown names count as Unknown). */
+export function statusCodeOf(kind: string): number {
+  return statusByKind[kind as ErrorKind] ?? status.UNKNOWN;
+}
+
 /** Turns any thrown value into the ServiceError grpc-js sends: status from `kind`, the message as is. */
 export function toServiceError(err: unknown): ServiceError {
   const message = err instanceof Error ? err.message : String(err);

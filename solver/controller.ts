@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Definition } from '../proto/gen/pb/ops_pb.js';
 import { SolveRequestError } from './errors.js';
+import { stepCounts, type BuildHistory } from './history.js';
 import { JobGateway, type GatewayServices } from './gateway.js';
 import type { GatewayResult } from './gateway-client.js';
 import { Job, type CacheOptionEntry, type ExporterRequest } from './job.js';
@@ -20,6 +21,8 @@ export interface BuildRequest {
   readonly cacheExports: readonly CacheOptionEntry[];
   readonly cacheImports: readonly CacheOptionEntry[];
   readonly entitlements: readonly string[];
+  /** Not recorded in build history (SolveRequest.Internal). */
+  readonly internal?: boolean;
 }
 
 /** A build's result as exporters take it: refs resolved, frontend metadata attached. */
@@ -41,6 +44,7 @@ export interface BuildControllerOptions {
   readonly exporter: ExportRunner;
   /** Entitlements the daemon allows builds to ask for. */
   readonly allowedEntitlements: ReadonlySet<string>;
+  readonly history?: BuildHistory;
   readonly logger?: Logger;
 }
 
@@ -75,6 +79,24 @@ export class BuildController {
       ...perBuildQueue(request.frontendAttrs),
     });
     jobs.register(job);
+    const record = {
+      ref: job.ref,
+      frontend: request.frontend,
+      frontendAttrs: request.frontendAttrs,
+      exporters: request.exporters,
+      createdAt: job.createdAt,
+      exporterResponse: {},
+      pinned: false,
+      generation: 0,
+      numTotalSteps: 0,
+      numCachedSteps: 0,
+      numCompletedSteps: 0,
+      numWarnings: 0,
+    };
+    const history = request.internal ? undefined : this.#options.history;
+    history?.started(record);
+    let response: Record<string, string> = {};
+    let failure: unknown;
     const gateway = new JobGateway(job, { ...this.#options.gateway, scheduler });
     this.#gateways.set(job.ref, gateway);
     const onAbort = (): void => job.cancel();
@@ -92,8 +114,19 @@ export class BuildController {
       const responses = await Promise.all(
         request.exporters.map((exporter) => this.#options.exporter.export(exporter, result, job)),
       );
-      return Object.assign(frontendResponse(returned), ...responses);
+      response = Object.assign(frontendResponse(returned), ...responses) as Record<string, string>;
+      return response;
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
+      history?.completed({
+        ...record,
+        completedAt: new Date(),
+        exporterResponse: response,
+        ...stepCounts(job.progress.events()),
+        ...(failure ? { error: errorSummary(failure) } : {}),
+      });
       signal.removeEventListener('abort', onAbort);
       job.cancel();
       job.progress.end();
@@ -132,6 +165,15 @@ export class BuildController {
       metadata: returned.metadata,
     };
   }
+}
+
+function errorSummary(err: unknown): { code: string; kind: string; message: string } {
+  const e = err as { code?: unknown; kind?: unknown; message?: unknown };
+  return {
+    code: typeof e.code === 'string' ? e.code : '',
+    kind: typeof e.kind === 'string' ? e.kind : 'unknown',
+    message: typeof e.message === 'string' ? e.message : String(err),
+  };
 }
 
 function perBuildQueue(attrs: Readonly<Record<string, string>>): { queue?: PQueue } {

@@ -59,3 +59,4 @@ export { opSnapshots } from './op-snapshots.js';
 export { RegistryAccess } from './registry-access.js';
 export { ResultFiles } from './snapshot-files.js';
 export { TreeRecordStore } from './tree-records.js';
+export { BuildHistory, stepCounts, type BuildRecord, type HistoryEvent } from './history.js';

@@ -40,6 +40,11 @@ export class JobProgress implements ProgressSink {
     return this.#ended;
   }
 
+  /** The events kept so far (every vertex and status event; logs may have been dropped). */
+  events(): readonly ProgressEvent[] {
+    return this.#events;
+  }
+
   /** Yields batches of events (all that is available at each wake-up) until the job ends or the signal aborts. */
   async *read(signal?: AbortSignal): AsyncGenerator<ProgressEvent[]> {
     const reader: Reader = { position: 0 };

@@ -56,8 +56,11 @@ describe('kilnd process', () => {
     assert.deepEqual(du.record, []);
   });
 
-  it('answers unimplemented RPCs with a message naming them', async () => {
-    await assert.rejects(client.updateBuildHistory({ Ref: 'x' }), /UpdateBuildHistory/);
+  it('answers NotFound for history of an unknown build', async () => {
+    await assert.rejects(
+      client.updateBuildHistory({ Ref: 'x', Pinned: true }),
+      /no build history record for x/,
+    );
   });
 
   it('refuses a second daemon on the same root', async () => {

@@ -123,6 +123,34 @@ describe('solver through a real buildctl', { skip }, () => {
     assert.ok(Math.min(...times) < 1000, `warm rebuilds took ${times.join(', ')} ms`);
   });
 
+  it('records builds in the history with their step counts', async () => {
+    const marker = Date.now();
+    const state = base.run({ shell: `echo history ${marker}` }).root();
+    const refFile = join(work, `ref-${marker}`);
+    const result = await run(['build', '--ref-file', refFile], state);
+    assert.equal(result.code, 0, result.stderr);
+    const ref = (await readFile(refFile, 'utf8')).trim();
+    const client = new ControlClient(daemon.address);
+    try {
+      const events = [];
+      for await (const event of client.listenBuildHistory({ Ref: ref, EarlyExit: true })) events.push(event);
+      assert.equal(events.length, 1);
+      const record = events[0]!.record!;
+      assert.equal(record.Ref, ref);
+      assert.equal(record.numTotalSteps, 2);
+      assert.equal(record.numCachedSteps, 1);
+      assert.equal(record.numCompletedSteps, 2);
+      assert.ok(record.CompletedAt);
+      await client.updateBuildHistory({ Ref: ref, Pinned: true });
+      await client.updateBuildHistory({ Ref: ref, Delete: true });
+      const after = [];
+      for await (const event of client.listenBuildHistory({ Ref: ref, EarlyExit: true })) after.push(event);
+      assert.equal(after.length, 0);
+    } finally {
+      client.close();
+    }
+  });
+
   it('refuses 1,000 malformed definitions with InvalidArgument and keeps serving', async () => {
     const client = new ControlClient(daemon.address);
     try {
