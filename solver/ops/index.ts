@@ -10,6 +10,7 @@ import type { OpFactory } from '../scheduler.js';
 import type { TreeRecordStore } from '../tree-records.js';
 import { DiffOpImpl } from './diff-op.js';
 import { ExecOpImpl } from './exec-op.js';
+import { FileOpImpl } from './file-op.js';
 import { GitSourceOp } from './git-source.js';
 import { HttpSourceOp, type HttpSourceCache } from './http-source.js';
 import { MergeOpImpl } from './merge-op.js';
@@ -46,6 +47,8 @@ export function createOpFactory(deps: OpDeps): OpFactory {
       }
       case 'exec':
         return new ExecOpImpl(view, platform, deps);
+      case 'file':
+        return new FileOpImpl(view, platform, deps);
       case 'merge':
         return new MergeOpImpl(view, deps);
       case 'diff':

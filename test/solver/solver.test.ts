@@ -9,6 +9,7 @@ import { ControlClient } from '../../client/control-client.js';
 import { image, marshal, type State } from '../../llb/index.js';
 import { DefinitionSchema, OpSchema, type Definition, type Op } from '../../proto/gen/pb/ops_pb.js';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
+import { busyboxRootfs } from '../fixtures/busybox.js';
 import { buildctl } from '../fixtures/buildctl.js';
 import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
@@ -71,6 +72,25 @@ describe('solver through a real buildctl', { skip }, () => {
     const result = await run(['build', '--output', `type=local,dest=${out}`], a);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await readFile(join(out, 'a.txt'), 'utf8'), 'a\n');
+  });
+
+  it("builds LLB made by BuildKit's own Go llb package (local source, exec, file ops, mounts)", async () => {
+    const golden = JSON.parse(
+      await readFile(
+        join(import.meta.dirname, '..', '..', '..', 'test', 'solver', 'testdata', 'go-llb.json'),
+        'utf8',
+      ),
+    ) as Record<string, string>;
+    const rootfs = await busyboxRootfs('amd64');
+    const out = join(work, 'go-llb');
+    const result = await buildctl(
+      daemon.address,
+      ['build', '--local', `rootfs=${rootfs}`, '--output', `type=local,dest=${out}`],
+      Buffer.from(golden.join!, 'base64'),
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await readFile(join(out, 'all.txt'), 'utf8'), 'a\nb\nhello\n');
+    assert.equal(await readFile(join(out, 'b.txt'), 'utf8'), 'b\n');
   });
 
   it('runs independent 1 s steps in parallel and never runs an unreachable one', async () => {
