@@ -1,21 +1,21 @@
 import type { Stats } from 'node:fs';
-import { constants, lstatSync } from 'node:fs';
 import {
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  readdir,
-  readlink,
-  rm,
-  symlink,
-  unlink,
-} from 'node:fs/promises';
+  chmodSync,
+  constants,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  unlinkSync,
+} from 'node:fs';
+import { copyFile, link, lstat, readlink, rm, symlink, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FilterState, PathFilter } from '../../llb/patterns.js';
-import { FileActionCanceledError, FileSystemError, FileTypeConflictError } from './errors.js';
+import { FileActionCanceledError, FileTypeConflictError } from './errors.js';
 import { type InfoPolicy, applyInfo, applyTimes, copyXattrs, creatorIds } from './file-info.js';
+import { Limiter } from './limiter.js';
+import { TreeIo } from './tree-io.js';
 import { makeSpecial, specialOf } from './special-files.js';
 
 /** What a TreeCopier needs besides the metadata policy. */
@@ -34,14 +34,20 @@ export interface TreeCopierOptions {
   readonly logger?: Logger;
 }
 
+// EXCL: the target was removed just before; never write through whatever appears there.
+const copyFlags = constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL;
+/** Files up to this size are copied synchronously (see fileSync). */
+const syncCopyLimit = 1 << 20;
+
 /** A directory of the walk whose creation may be delayed until an included entry needs it. */
 interface DirNode {
   readonly src: string;
   readonly target: string;
   readonly parent: DirNode | undefined;
   st: Stats;
-  /** Set once the target directory exists (created or merged). */
+  /** Set once making the target directory (created or merged) has started; readyDone once it has. */
   ready: Promise<void> | undefined;
+  readyDone: boolean;
   /** The owner and mode of the target when this copy created it (lets children skip lstat). */
   created: boolean;
   /** The target's own lstat after creation, for the creator ids of its children. */
@@ -72,17 +78,20 @@ interface Entry {
 export class TreeCopier {
   private readonly opts: TreeCopierOptions;
   private readonly inodes = new Map<string, Promise<string>>();
-  private readonly slots: Array<() => void> = [];
-  private active = 0;
+  private readonly limiter: Limiter;
+  private readonly fs: TreeIo;
   private failure: unknown;
+  private lastYield = performance.now();
 
   constructor(options: TreeCopierOptions) {
     this.opts = options;
+    this.limiter = new Limiter(options.concurrency ?? 8);
+    this.fs = new TreeIo([options.destRoot, options.srcRoot]);
   }
 
   /** Copies `src` (host path, already resolved) to `target` (host path). Throws on the first failure. */
   async copy(src: string, target: string): Promise<void> {
-    const st = await this.io('stat', src, () => lstat(src));
+    const st = await this.fs.run('stat', src, () => lstat(src));
     await this.entry({
       src,
       rel: '',
@@ -108,10 +117,10 @@ export class TreeCopier {
     }
     if (!include && !isDir) return;
     if (!include && !descend) return;
-    let targetSt = knownAbsent ? undefined : this.lstatOrUndefined(e.target);
+    let targetSt = knownAbsent ? undefined : this.fs.lstat(e.target);
     if (include) {
       if (targetSt !== undefined && this.opts.alwaysReplace && !(isDir && targetSt.isDirectory())) {
-        await this.io('remove', e.target, () => rm(e.target, { recursive: true, force: true }));
+        await this.fs.run('remove', e.target, () => rm(e.target, { recursive: true, force: true }));
         targetSt = undefined;
       }
       await this.ensureParents(e.parent);
@@ -122,16 +131,51 @@ export class TreeCopier {
     }
     if (targetSt !== undefined) {
       if (targetSt.isDirectory())
-        throw new FileTypeConflictError({ path: this.show(e.target), expected: 'non-directory' });
-      await this.io('remove', e.target, () => unlink(e.target));
+        throw new FileTypeConflictError({ path: this.fs.show(e.target), expected: 'non-directory' });
+      await this.fs.run('remove', e.target, () => unlink(e.target));
     }
     const created = await this.nonDirectory(e);
     if (created === 'linked') return;
-    const dirSt = e.parent?.targetSt ?? this.lstatOrUndefined(parentOf(e.target));
+    const dirSt = e.parent?.targetSt ?? this.fs.lstat(parentOf(e.target));
     const ids =
       created === 'copied' && dirSt !== undefined ? creatorIds(dirSt, e.st.mode & 0o7777) : undefined;
-    this.io('set metadata of', e.target, () => applyInfo(e.target, e.st, this.opts.policy, ids));
+    this.fs.run('set metadata of', e.target, () => applyInfo(e.target, e.st, this.opts.policy, ids));
     copyXattrs(e.src, e.target, this.opts.logger);
+  }
+
+  /**
+   * The fast path for the common case, a small regular file with one link whose target directory
+   * exists: everything synchronously, which measured about twice as fast as going through libuv's
+   * pool per call (each step is one cheap syscall; copy_file_range of up to 1 MiB is quick). The
+   * caller yields to the event loop every few milliseconds. Returns false when the entry needs the
+   * general path (directories, links, hardlinked or large files, delayed parents).
+   */
+  private fileSync(e: Entry, dir: DirNode): boolean {
+    const st = e.st;
+    if (!st.isFile() || st.nlink > 1 || st.size > syncCopyLimit || !dir.readyDone) return false;
+    if (this.opts.filter !== undefined && !this.opts.filter.check(e.rel, false, e.filterState).keep)
+      return true;
+    this.checkpoint();
+    const existing = dir.created ? undefined : this.fs.lstat(e.target);
+    if (existing !== undefined) {
+      if (this.opts.alwaysReplace)
+        this.fs.run('remove', e.target, () => rmSync(e.target, { recursive: true, force: true }));
+      else if (existing.isDirectory())
+        throw new FileTypeConflictError({ path: this.fs.show(e.target), expected: 'non-directory' });
+      else this.fs.run('remove', e.target, () => unlinkSync(e.target));
+    }
+    this.fs.run('copy', e.target, () => copyFileSync(e.src, e.target, copyFlags));
+    const ids = dir.targetSt === undefined ? undefined : creatorIds(dir.targetSt, st.mode & 0o7777);
+    this.fs.run('set metadata of', e.target, () => applyInfo(e.target, st, this.opts.policy, ids));
+    copyXattrs(e.src, e.target, this.opts.logger);
+    return true;
+  }
+
+  /** Lets other work run when synchronous steps have held the event loop for a few milliseconds. */
+  private async yieldSometimes(): Promise<void> {
+    if (performance.now() - this.lastYield < 4) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.lastYield = performance.now();
   }
 
   /** Creates the non-directory; 'linked' when it became a hardlink to an earlier copy. */
@@ -143,7 +187,7 @@ export class TreeCopier {
         const first = this.inodes.get(key);
         if (first !== undefined) {
           const firstTarget = await first;
-          await this.io('hardlink', e.target, () => link(firstTarget, e.target));
+          await this.fs.run('hardlink', e.target, () => link(firstTarget, e.target));
           return 'linked';
         }
         const done = this.withSlot(() => this.copyData(e)).then(() => e.target);
@@ -155,18 +199,16 @@ export class TreeCopier {
       return 'copied';
     }
     if (st.isSymbolicLink()) {
-      const to = await this.io('read link', e.src, () => readlink(e.src));
-      await this.io('create link', e.target, () => symlink(to, e.target));
+      const to = await this.fs.run('read link', e.src, () => readlink(e.src));
+      await this.fs.run('create link', e.target, () => symlink(to, e.target));
       return 'made';
     }
-    await this.io('create special file', e.target, () => makeSpecial(e.target, specialOf(st)));
+    await this.fs.run('create special file', e.target, () => makeSpecial(e.target, specialOf(st)));
     return 'made';
   }
 
   private copyData(e: Entry): Promise<void> {
-    // EXCL: the target was removed just before; never write through whatever appears there.
-    const flags = constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL;
-    return this.io('copy', e.target, () => copyFile(e.src, e.target, flags));
+    return this.fs.run('copy', e.target, () => copyFile(e.src, e.target, copyFlags));
   }
 
   private async directory(
@@ -181,22 +223,23 @@ export class TreeCopier {
       parent: e.parent,
       st: e.st,
       ready: undefined,
+      readyDone: false,
       created: false,
       targetSt: undefined,
     };
     if (include) {
       node.ready = this.makeDirectory(node, e.overwrite, targetSt);
       await node.ready;
+      node.readyDone = true;
     }
-    const names = await this.io('read directory', e.src, () => readdir(e.src));
+    const names = this.fs.run('read directory', e.src, () => readdirSync(e.src));
     const children: Promise<void>[] = [];
     for (let i = 0; i < names.length; i++) {
       if (this.failure !== undefined) break;
-      // The lstat calls below are synchronous; let other work run in huge directories.
-      if (i > 0 && i % 512 === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (i % 64 === 63) await this.yieldSometimes();
       const name = names[i] as string;
       const src = `${e.src}/${name}`;
-      const st = this.io('stat', src, () => lstatSync(src));
+      const st = this.fs.run('stat', src, () => lstatSync(src));
       const child: Entry = {
         src,
         rel: e.rel === '' ? name : `${e.rel}/${name}`,
@@ -206,6 +249,15 @@ export class TreeCopier {
         parent: node,
         filterState,
       };
+      try {
+        if (this.fileSync(child, node)) {
+          await this.yieldSometimes();
+          continue;
+        }
+      } catch (err) {
+        this.fail(err);
+        break;
+      }
       children.push(this.entry(child, node.created).catch((err: unknown) => this.fail(err)));
     }
     await Promise.all(children);
@@ -213,24 +265,24 @@ export class TreeCopier {
     if (!include) return;
     // The top directory keeps its own metadata when it existed; BuildKit only copies the times.
     if (node.created || e.overwrite) {
-      this.io('set metadata of', e.target, () => applyInfo(e.target, e.st, this.opts.policy));
+      this.fs.run('set metadata of', e.target, () => applyInfo(e.target, e.st, this.opts.policy));
       copyXattrs(e.src, e.target, this.opts.logger);
     } else {
-      this.io('set times of', e.target, () => applyTimes(e.target, e.st, this.opts.policy));
+      this.fs.run('set times of', e.target, () => applyTimes(e.target, e.st, this.opts.policy));
     }
   }
 
   /** Creates (or, nested, re-modes) the target directory of `node`. */
   private async makeDirectory(node: DirNode, overwrite: boolean, targetSt: Stats | undefined): Promise<void> {
     if (targetSt === undefined) {
-      await this.io('create directory', node.target, () => mkdir(node.target, node.st.mode & 0o7777));
+      this.fs.run('create directory', node.target, () => mkdirSync(node.target, node.st.mode & 0o7777));
       node.created = true;
     } else if (!targetSt.isDirectory()) {
-      throw new FileTypeConflictError({ path: this.show(node.target), expected: 'directory' });
+      throw new FileTypeConflictError({ path: this.fs.show(node.target), expected: 'directory' });
     } else if (overwrite) {
-      await this.io('chmod', node.target, () => chmod(node.target, node.st.mode & 0o7777));
+      this.fs.run('chmod', node.target, () => chmodSync(node.target, node.st.mode & 0o7777));
     }
-    node.targetSt = this.lstatOrUndefined(node.target);
+    node.targetSt = this.fs.lstat(node.target);
   }
 
   /** Creates the delayed parents of an included entry (include patterns like `a/*\/c`). */
@@ -240,40 +292,23 @@ export class TreeCopier {
       dir.ready = (async () => {
         await this.ensureParents(dir.parent);
         // BuildKit stats the source directory here, following links.
-        const targetSt = this.lstatOrUndefined(dir.target);
+        const targetSt = this.fs.lstat(dir.target);
         await this.makeDirectory(dir, true, targetSt);
         if (dir.created) {
-          this.io('set metadata of', dir.target, () => applyInfo(dir.target, dir.st, this.opts.policy));
+          this.fs.run('set metadata of', dir.target, () => applyInfo(dir.target, dir.st, this.opts.policy));
           copyXattrs(dir.src, dir.target, this.opts.logger);
         }
+        dir.readyDone = true;
       })();
     }
     await dir.ready;
   }
 
-  private lstatOrUndefined(path: string): Stats | undefined {
-    try {
-      return lstatSync(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw new FileSystemError({ operation: 'stat', path: this.show(path), cause: err });
-    }
-  }
-
-  private async withSlot<T>(fn: () => Promise<T>): Promise<T> {
-    // A released slot passes straight to the next waiter, so `active` never exceeds the limit.
-    if (this.active >= (this.opts.concurrency ?? 8))
-      await new Promise<void>((resolve) => this.slots.push(resolve));
-    else this.active++;
-    try {
+  private withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    return this.limiter.run(async () => {
       this.checkpoint();
-      return await fn();
-    } finally {
-      const next = this.slots.shift();
-      if (next !== undefined) next();
-      else this.active--;
-    }
+      return fn();
+    });
   }
 
   private checkpoint(): void {
@@ -283,29 +318,6 @@ export class TreeCopier {
 
   private fail(err: unknown): void {
     this.failure ??= err;
-  }
-
-  /** Runs a filesystem call, turning its error into a FileSystemError naming the in-root path. */
-  private io<T>(operation: string, path: string, fn: () => T): T {
-    const wrap = (err: unknown): never => {
-      if (err instanceof Error && 'kind' in err) throw err;
-      throw new FileSystemError({ operation, path: this.show(path), cause: err });
-    };
-    try {
-      const out = fn();
-      if (out instanceof Promise) return out.catch(wrap) as T;
-      return out;
-    } catch (err) {
-      return wrap(err);
-    }
-  }
-
-  private show(host: string): string {
-    for (const root of [this.opts.destRoot, this.opts.srcRoot]) {
-      if (host === root) return '/';
-      if (host.startsWith(`${root}/`)) return host.slice(root.length);
-    }
-    return host;
   }
 }
 

@@ -8,9 +8,9 @@ import type { Owner } from './owner.js';
  * How copied entries get their metadata: ownership and timestamps from the source unless
  * overridden, permission bits from the source unless `mode` maps them.
  *
- * The metadata calls are synchronous on purpose: each is a single cheap syscall (a few µs), and
- * sending them through libuv's four-thread pool costs more in round trips than it saves,
- * which halved the copy rate in measurements. Data is copied asynchronously.
+ * The metadata calls are synchronous on purpose: each is one cheap syscall (a few µs), while a
+ * round trip through libuv's four-thread pool costs more than the call; on a 5,000-file tree the
+ * async version was about 1.5× slower. Callers yield to the event loop between files.
  */
 export interface InfoPolicy {
   readonly owner: Owner | undefined;
@@ -21,6 +21,7 @@ export interface InfoPolicy {
 }
 
 const ownUid = process.getuid?.() ?? 0;
+const ownGid = process.getegid?.() ?? 0;
 
 /**
  * Sets owner, permissions and times of `target` from `st` (the source's lstat) under `policy`,
@@ -82,6 +83,5 @@ export function copyXattrs(src: string, target: string, logger?: Logger): void {
 
 /** The owner and mode a file, directory or link has right after this process created it in `dirSt`. */
 export function creatorIds(dirSt: Stats, mode: number): { uid: number; gid: number; mode: number } {
-  const egid = process.getegid?.() ?? 0;
-  return { uid: ownUid, gid: (dirSt.mode & 0o2000) !== 0 ? dirSt.gid : egid, mode };
+  return { uid: ownUid, gid: (dirSt.mode & 0o2000) !== 0 ? dirSt.gid : ownGid, mode };
 }

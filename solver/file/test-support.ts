@@ -19,9 +19,24 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fromBinary } from '@bufbuild/protobuf';
 import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
-import { DefinitionSchema, type Op, OpSchema } from '../../proto/gen/pb/ops_pb.js';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import {
+  type ChownOpt,
+  ChownOptSchema,
+  DefinitionSchema,
+  type FileAction,
+  type FileActionCopy,
+  FileActionCopySchema,
+  FileActionMkDirSchema,
+  FileActionMkFileSchema,
+  FileActionRmSchema,
+  FileActionSchema,
+  FileActionSymlinkSchema,
+  type Op,
+  OpSchema,
+  UserOptSchema,
+} from '../../proto/gen/pb/ops_pb.js';
 import { applyFileAction, readUserDatabase } from './index.js';
 
 const run = promisify(execFile);
@@ -252,4 +267,83 @@ export async function replayDefinition(
   const terminal = last?.inputs[0];
   if (terminal === undefined) throw new Error('definition has no terminal op');
   return evaluate(terminal.digest);
+}
+
+type CopyFields = Partial<Omit<FileActionCopy, '$typeName' | 'owner'>> & { owner?: ChownOpt };
+
+/** A copy action with BuildKit's client defaults (mode and timestamp -1) and `fields` on top. */
+export function copyOf(src: string, dest: string, fields: CopyFields = {}): FileAction {
+  const value = create(FileActionCopySchema, { src, dest, mode: -1, timestamp: -1n, ...fields });
+  return create(FileActionSchema, {
+    input: 0n,
+    secondaryInput: 1n,
+    output: 0n,
+    action: { case: 'copy', value },
+  });
+}
+
+export function mkfileOf(path: string, data: string, mode = 0o644, owner?: ChownOpt): FileAction {
+  const value = create(FileActionMkFileSchema, {
+    path,
+    data: Buffer.from(data),
+    mode,
+    timestamp: -1n,
+    ...(owner ? { owner } : {}),
+  });
+  return create(FileActionSchema, {
+    input: 0n,
+    secondaryInput: -1n,
+    output: 0n,
+    action: { case: 'mkfile', value },
+  });
+}
+
+export function mkdirOf(path: string, mode = 0o755, makeParents = false): FileAction {
+  const value = create(FileActionMkDirSchema, { path, mode, makeParents, timestamp: -1n });
+  return create(FileActionSchema, {
+    input: 0n,
+    secondaryInput: -1n,
+    output: 0n,
+    action: { case: 'mkdir', value },
+  });
+}
+
+export function rmOf(path: string, allowNotFound = false, allowWildcard = false): FileAction {
+  const value = create(FileActionRmSchema, { path, allowNotFound, allowWildcard });
+  return create(FileActionSchema, {
+    input: 0n,
+    secondaryInput: -1n,
+    output: 0n,
+    action: { case: 'rm', value },
+  });
+}
+
+export function symlinkOf(
+  oldpath: string,
+  newpath: string,
+  fields: { owner?: ChownOpt; timestamp?: bigint } = {},
+): FileAction {
+  const value = create(FileActionSymlinkSchema, { oldpath, newpath, timestamp: -1n, ...fields });
+  return create(FileActionSchema, {
+    input: 0n,
+    secondaryInput: -1n,
+    output: 0n,
+    action: { case: 'symlink', value },
+  });
+}
+
+/** A ChownOpt from ids (numbers) or names (strings, looked up in input `input`). */
+export function ownerOf(user: number | string | undefined, group?: number | string, input = 0n): ChownOpt {
+  const opt = (v: number | string | undefined) =>
+    v === undefined
+      ? undefined
+      : create(UserOptSchema, {
+          user:
+            typeof v === 'number'
+              ? { case: 'byID', value: v }
+              : { case: 'byName', value: { name: v, input, $typeName: 'pb.NamedUserOpt' } },
+        });
+  const u = opt(user);
+  const g = opt(group);
+  return create(ChownOptSchema, { ...(u ? { user: u } : {}), ...(g ? { group: g } : {}) });
 }
