@@ -30,6 +30,7 @@ import {
   Scheduler,
   SnapshotAccess,
   SnapshotChecksums,
+  StorageManager,
   TreeRecordStore,
   type Frontend,
 } from '../solver/index.js';
@@ -175,6 +176,7 @@ export async function startDaemon(
     const access = new SnapshotAccess(snapshotter);
     const records = new TreeRecordStore({ db });
     const cache = new CacheStore({ db });
+    const cacheMounts = new CacheMounts({ root: join(root, 'cachemounts'), db });
     const jobs = new JobRegistry();
     const scheduler = new Scheduler({
       cache,
@@ -189,7 +191,7 @@ export async function startDaemon(
         content,
         registries,
         sessions,
-        cacheMounts: new CacheMounts({ root: join(root, 'cachemounts'), db }),
+        cacheMounts,
         records,
         httpCache: new HttpSourceCache({ db }),
         defaultNetwork: config.worker.networkMode,
@@ -212,9 +214,17 @@ export async function startDaemon(
         workerPlatforms: platforms,
       },
     });
+    const storage = new StorageManager({
+      cache,
+      snapshotter,
+      cacheMounts,
+      records,
+      inUse: () => scheduler.snapshotsInUse(),
+      logger: logger.child({ component: 'storage' }),
+    });
     const diskUsage: DiskUsageService = {
-      usage: async () => [],
-      async *prune() {},
+      usage: (filters) => storage.usage(filters),
+      prune: (options, signal) => storage.prune(options, signal),
     };
     services.resolve({
       control: controlService({

@@ -60,3 +60,4 @@ export { RegistryAccess } from './registry-access.js';
 export { ResultFiles } from './snapshot-files.js';
 export { TreeRecordStore } from './tree-records.js';
 export { BuildHistory, stepCounts, type BuildRecord, type HistoryEvent } from './history.js';
+export { StorageManager, type PruneOptions as StoragePruneOptions, type StorageRecord } from './storage.js';

@@ -96,6 +96,18 @@ export class Scheduler {
     }
   }
 
+  /** Snapshots that vertices of running jobs hold (they must not be pruned). */
+  snapshotsInUse(): Set<string> {
+    const out = new Set<string>();
+    for (const vertex of this.#vertices.values()) {
+      const s = vertex.state;
+      if (s.kind === 'cached' || s.kind === 'done') {
+        for (const ref of s.outcome.refs) if (ref.snapshot) out.add(ref.snapshot);
+      }
+    }
+    return out;
+  }
+
   /** Vertices in the table (for tests and metrics). */
   get vertexCount(): number {
     return this.#vertices.size;

@@ -171,6 +171,26 @@ describe('solver through a real buildctl', { skip }, () => {
     }
   });
 
+  it('lists results and cache mounts in du and removes them with prune', async () => {
+    const marker = Date.now();
+    const state = base
+      .run({
+        shell: `echo du ${marker} > /du; echo x > /cache/x`,
+        mounts: [{ type: 'cache', dest: '/cache', id: `du-${marker}` }],
+      })
+      .root();
+    assert.equal((await run(['build'], state)).code, 0);
+    const du = await run(['du', '-v']);
+    assert.equal(du.code, 0, du.stderr);
+    assert.match(du.stdout, /Type:\s+exec\.cachemount/);
+    assert.match(du.stdout, new RegExp(`echo du ${marker}`));
+    const filtered = await run(['du', '--filter', 'type==exec.cachemount']);
+    assert.doesNotMatch(filtered.stdout, /exec-/);
+    const pruned = await run(['prune', '--filter', 'type==exec.cachemount']);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.doesNotMatch((await run(['du', '-v'])).stdout, /exec\.cachemount/);
+  });
+
   it('refuses 1,000 malformed definitions with InvalidArgument and keeps serving', async () => {
     const client = new ControlClient(daemon.address);
     try {
