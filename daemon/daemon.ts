@@ -205,7 +205,15 @@ export async function startDaemon(
       scheduler,
       allowedEntitlements: new Set(config.insecureEntitlements),
       logger: logger.child({ component: 'controller' }),
-      exporter: new Exporters({ sessions, access }),
+      exporter: new Exporters({
+        sessions,
+        access,
+        snapshotter,
+        content,
+        registries,
+        defaultPlatform: platforms[0]!,
+        logger: logger.child({ component: 'exporters' }),
+      }),
       gateway: {
         loadDefinition: (definition) => loadDefinition(definition),
         frontends: options.frontends ?? new Map(),

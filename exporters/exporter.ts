@@ -1,33 +1,77 @@
+import type { Logger } from 'pino';
+import type { ContentStore } from '../content/index.js';
+import { hostPlatform, type Platform } from '../oci/index.js';
 import type { SessionManager } from '../session/index.js';
+import type { LocalSnapshotter } from '../snapshotter/index.js';
 import type { BuildResult, ExporterRequest, ExportRunner, Job, SnapshotAccess } from '../solver/index.js';
-import { ExporterRequestError } from './errors.js';
+import { exportArchive } from './archive-exporter.js';
+import type { ExportServices, RegistrySource } from './context.js';
+import { UnsupportedExporterError } from './errors.js';
+import { exportImage } from './image-exporter.js';
+import { ImageWriter } from './image-writer.js';
+import { LayerExporter } from './layers.js';
 import { exportLocal, exportTar } from './local.js';
 
 export interface ExporterDeps {
+  /** Client sessions: FileSend targets, the client's content store, push credentials. */
   readonly sessions: SessionManager;
+  /** Read access to result trees (`local`, `tar`). */
   readonly access: SnapshotAccess;
+  /** The snapshotter results live in: layers are diffs of its snapshot chains. */
+  readonly snapshotter: LocalSnapshotter;
+  /** Where layers, configs and manifests are written (and pulled layers are read from). */
+  readonly content: ContentStore;
+  /** Registry clients authenticated as a build's client (the solver's RegistryAccess). */
+  readonly registries: RegistrySource;
+  /** Platform of results that name none (LLB built without a frontend); default the host's. */
+  readonly defaultPlatform?: Platform;
+  readonly logger?: Logger;
 }
 
-/** Runs the outputs a build asked for, by exporter type. */
+/**
+ * The daemon's exporters, behind the solver's ExportRunner: one `export` call per `--output`,
+ * several may run at once (for one build or many); they share layer blobs, which are computed
+ * once per snapshot and compression. Types: `image`, `oci`, `docker`, `local`, `tar`; anything
+ * else throws UnsupportedExporterError. Lifecycle: one per daemon, nothing to close.
+ */
 export class Exporters implements ExportRunner {
-  constructor(private readonly deps: ExporterDeps) {}
+  readonly #services: ExportServices;
 
-  async export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
+  constructor(deps: ExporterDeps) {
+    const layers = new LayerExporter({
+      snapshotter: deps.snapshotter,
+      content: deps.content,
+      ...(deps.logger ? { logger: deps.logger } : {}),
+    });
+    this.#services = {
+      sessions: deps.sessions,
+      access: deps.access,
+      content: deps.content,
+      registries: deps.registries,
+      writer: new ImageWriter({ layers, content: deps.content }),
+      defaultPlatform: deps.defaultPlatform ?? hostPlatform(),
+      logger: deps.logger,
+    };
+  }
+
+  /**
+   * Runs one output and returns its part of the exporter response. Honours `job.signal`.
+   * Throws ExporterRequestError, UnsupportedExporterError, ResultShapeError, ImagePushError,
+   * ClientStoreError and errors of the session, snapshotter and content store.
+   */
+  export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
     switch (request.type) {
+      case 'image':
+        return exportImage(this.#services, request, result, job);
+      case 'oci':
+      case 'docker':
+        return exportArchive(this.#services, request, result, job);
       case 'local':
-      case 'tar': {
-        const session = await this.deps.sessions.get(job.options.sessionId, {
-          timeoutMs: 5000,
-          signal: job.signal,
-        });
-        const context = { job, session, access: this.deps.access };
-        return request.type === 'local' ? exportLocal(result, context) : exportTar(result, context);
-      }
+        return exportLocal(this.#services, request, result, job);
+      case 'tar':
+        return exportTar(this.#services, request, result, job);
       default:
-        throw new ExporterRequestError(
-          `exporter ${JSON.stringify(request.type)} is not supported`,
-          'unimplemented',
-        );
+        return Promise.reject(new UnsupportedExporterError(request.type));
     }
   }
 }

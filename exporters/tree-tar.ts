@@ -30,67 +30,79 @@ async function xattrsOf(path: string): Promise<Map<string, Buffer>> {
   return out;
 }
 
+export interface TreeTarOptions {
+  /** Roots every name under this directory (one per platform). */
+  readonly prefix?: string;
+  /** Every member's mtime, in seconds (SOURCE_DATE_EPOCH); default the files' own. */
+  readonly mtime?: number;
+}
+
 /**
- * The whole tree under `root` as a tar stream (`--output type=tar`): regular files, directories,
- * symlinks, hardlinks (within the tree), devices and fifos, with modes, owners, mtimes and xattrs.
- * `prefix` roots every name under a directory (one per platform).
+ * The members of the tree under `root` (no end-of-archive trailer, so trees can follow each
+ * other in one archive): regular files, directories, symlinks, hardlinks (within the tree),
+ * devices and fifos, with modes, owners, mtimes and xattrs.
  */
-export function treeTar(root: string, options: { prefix?: string } = {}): Readable {
+export async function* treeMembers(root: string, options: TreeTarOptions = {}): AsyncGenerator<Buffer> {
   const prefix = options.prefix ? `${options.prefix}/` : '';
+  if (options.prefix) {
+    yield tarHeader({
+      name: options.prefix,
+      type: 'dir',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      mtime: options.mtime ?? 0,
+    });
+  }
+  const inodes = new Map<string, string>();
+  for await (const entry of walk(root, '')) {
+    const s = await lstat(entry.host);
+    const name = `${prefix}${entry.name}`;
+    const base = {
+      name,
+      mode: s.mode,
+      uid: s.uid,
+      gid: s.gid,
+      mtime: options.mtime ?? Math.floor(s.mtimeMs / 1000),
+      xattrs: await xattrsOf(entry.host),
+    };
+    if (s.isFile() && s.nlink > 1) {
+      const id = `${s.dev}:${s.ino}`;
+      const first = inodes.get(id);
+      if (first) {
+        yield tarHeader({ ...base, type: 'link', size: 0, linkname: first });
+        continue;
+      }
+      inodes.set(id, name);
+    }
+    if (s.isFile()) {
+      yield tarHeader({ ...base, type: 'file', size: s.size });
+      for await (const chunk of createReadStream(entry.host)) yield chunk as Buffer;
+      yield tarPadding(s.size);
+    } else if (s.isDirectory()) {
+      yield tarHeader({ ...base, type: 'dir', size: 0 });
+    } else if (s.isSymbolicLink()) {
+      yield tarHeader({ ...base, type: 'symlink', size: 0, linkname: await readlink(entry.host) });
+    } else if (s.isCharacterDevice() || s.isBlockDevice()) {
+      yield tarHeader({
+        ...base,
+        type: s.isCharacterDevice() ? 'char' : 'block',
+        size: 0,
+        devmajor: Math.floor(s.rdev / 256),
+        devminor: s.rdev % 256,
+      });
+    } else if (s.isFIFO()) {
+      yield tarHeader({ ...base, type: 'fifo', size: 0 });
+    }
+  }
+}
+
+/** The whole tree under `root` as one tar stream (`--output type=tar`). */
+export function treeTar(root: string, options: TreeTarOptions = {}): Readable {
   return Readable.from(
     (async function* () {
-      if (options.prefix) {
-        yield tarHeader({
-          name: options.prefix,
-          type: 'dir',
-          mode: 0o755,
-          uid: 0,
-          gid: 0,
-          size: 0,
-          mtime: 0,
-        });
-      }
-      const inodes = new Map<string, string>();
-      for await (const entry of walk(root, '')) {
-        const s = await lstat(entry.host);
-        const name = `${prefix}${entry.name}`;
-        const base = {
-          name,
-          mode: s.mode,
-          uid: s.uid,
-          gid: s.gid,
-          mtime: Math.floor(s.mtimeMs / 1000),
-          xattrs: await xattrsOf(entry.host),
-        };
-        if (s.isFile() && s.nlink > 1) {
-          const id = `${s.dev}:${s.ino}`;
-          const first = inodes.get(id);
-          if (first) {
-            yield tarHeader({ ...base, type: 'link', size: 0, linkname: first });
-            continue;
-          }
-          inodes.set(id, name);
-        }
-        if (s.isFile()) {
-          yield tarHeader({ ...base, type: 'file', size: s.size });
-          for await (const chunk of createReadStream(entry.host)) yield chunk as Buffer;
-          yield tarPadding(s.size);
-        } else if (s.isDirectory()) {
-          yield tarHeader({ ...base, type: 'dir', size: 0 });
-        } else if (s.isSymbolicLink()) {
-          yield tarHeader({ ...base, type: 'symlink', size: 0, linkname: await readlink(entry.host) });
-        } else if (s.isCharacterDevice() || s.isBlockDevice()) {
-          yield tarHeader({
-            ...base,
-            type: s.isCharacterDevice() ? 'char' : 'block',
-            size: 0,
-            devmajor: Math.floor(s.rdev / 256),
-            devminor: s.rdev % 256,
-          });
-        } else if (s.isFIFO()) {
-          yield tarHeader({ ...base, type: 'fifo', size: 0 });
-        }
-      }
+      yield* treeMembers(root, options);
       yield tarTrailer;
     })(),
   );
