@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ExecMount, Executor } from '../../executor/index.js';
 import type { Platform } from '../../oci/index.js';
@@ -19,6 +18,7 @@ import type { LlbOpView } from '../llb-view.js';
 import type { CacheMap, OpContext, ResultRef, SolverOp } from '../op.js';
 import { execCacheMap } from './exec-cache-map.js';
 import type { OpSnapshots } from './snapshots.js';
+import { StepOutput } from './step-output.js';
 
 export interface ExecOpDeps {
   readonly snapshots: OpSnapshots;
@@ -79,38 +79,34 @@ export class ExecOpImpl implements SolverOp {
       if (!rootfs) throw new SolveRequestError('exec op has no root mount (a mount with dest "/")');
       const meta = this.#exec.meta;
       const env = [...(meta?.env ?? []), ...(await this.#secretEnv(ctx))];
-      const stream = (fd: 1 | 2): Writable =>
-        new Writable({
-          write(chunk: Buffer, _enc, callback) {
-            ctx.progress.log(fd, chunk);
-            callback();
+      const output = new StepOutput(ctx.progress);
+      await this.deps.executor
+        .run(
+          {
+            args: meta?.args ?? [],
+            env,
+            cwd: meta?.cwd || '/',
+            ...(meta?.user ? { user: meta.user } : {}),
+            ...(meta?.hostname ? { hostname: meta.hostname } : {}),
+            extraHosts: (meta?.extraHosts ?? []).map((h) => ({ host: h.Host, ip: h.IP })),
+            ulimits: (meta?.ulimit ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+            ...(meta?.cgroupParent ? { cgroupParent: meta.cgroupParent } : {}),
+            ...(meta?.validExitCodes.length ? { validExitCodes: meta.validExitCodes } : {}),
           },
-        });
-      await this.deps.executor.run(
-        {
-          args: meta?.args ?? [],
-          env,
-          cwd: meta?.cwd || '/',
-          ...(meta?.user ? { user: meta.user } : {}),
-          ...(meta?.hostname ? { hostname: meta.hostname } : {}),
-          extraHosts: (meta?.extraHosts ?? []).map((h) => ({ host: h.Host, ip: h.IP })),
-          ulimits: (meta?.ulimit ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
-          ...(meta?.cgroupParent ? { cgroupParent: meta.cgroupParent } : {}),
-          ...(meta?.validExitCodes.length ? { validExitCodes: meta.validExitCodes } : {}),
-        },
-        {
-          rootfs,
-          readonlyRootfs,
-          mounts,
-          platform: this.platform,
-          network: this.#network(),
-          security: this.#exec.security === SecurityMode.INSECURE ? 'insecure' : 'sandbox',
-          stdout: stream(1),
-          stderr: stream(2),
-          signal: ctx.signal,
-          removeMountStubsRecursive: meta?.removeMountStubsRecursive ?? false,
-        },
-      );
+          {
+            rootfs,
+            readonlyRootfs,
+            mounts,
+            platform: this.platform,
+            network: this.#network(),
+            security: this.#exec.security === SecurityMode.INSECURE ? 'insecure' : 'sandbox',
+            stdout: output.writable(1),
+            stderr: output.writable(2),
+            signal: ctx.signal,
+            removeMountStubsRecursive: meta?.removeMountStubsRecursive ?? false,
+          },
+        )
+        .finally(() => output.finish());
       const refs: ResultRef[] = Array.from({ length: this.outputs }, () => ({ snapshot: undefined }));
       for (const { index, key } of outputs) {
         const name = `exec-${newId()}`;
