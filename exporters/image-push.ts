@@ -1,9 +1,17 @@
 import type { ContentStore } from '../content/index.js';
-import { formatReference, parseReference, type Descriptor, type ImageReference } from '../oci/index.js';
+import {
+  formatReference,
+  isIndexMediaType,
+  isManifestMediaType,
+  parseReference,
+  type Digest,
+  type ImageReference,
+} from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
 import { ExporterRequestError, ImagePushError } from './errors.js';
 import type { CommittedImage } from './image-writer.js';
-import { counter, type ExportProgress } from './progress.js';
+import { imageGraph } from './oci-archive.js';
+import { counter, step, type ExportProgress } from './progress.js';
 
 /** The content label containerd (and kiln) use to remember which repositories of a registry hold a blob. */
 export const distributionSourceLabel = (domain: string): string =>
@@ -36,19 +44,26 @@ export interface PushContext {
   readonly signal?: AbortSignal;
 }
 
-async function sourcesOf(
-  content: ContentStore,
-  blobs: readonly Descriptor[],
-  domain: string,
-): Promise<string[]> {
-  const repos = new Set<string>();
-  for (const blob of blobs) {
-    const info = await content.info(blob.digest).catch(() => undefined);
-    for (const repo of (info?.labels[distributionSourceLabel(domain)] ?? '').split(',')) {
-      if (repo) repos.add(`${domain}/${repo}`);
-    }
-  }
-  return [...repos];
+async function sourcesOf(content: ContentStore, digest: Digest, domain: string): Promise<string[]> {
+  const info = await content.info(digest).catch(() => undefined);
+  return (info?.labels[distributionSourceLabel(domain)] ?? '')
+    .split(',')
+    .filter((repo) => repo !== '')
+    .map((repo) => `${domain}/${repo}`);
+}
+
+/** Runs tasks together; the first failure aborts the others, and the call settles when all have. */
+async function allOrAbort(controller: AbortController, tasks: Array<() => Promise<void>>): Promise<void> {
+  const settled = await Promise.allSettled(
+    tasks.map((task) =>
+      task().catch((error: unknown) => {
+        controller.abort(error);
+        throw error;
+      }),
+    ),
+  );
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**
@@ -64,59 +79,40 @@ export async function pushImage(
   image: CommittedImage,
   target: ImageReference,
 ): Promise<void> {
-  const { client, content, progress, signal } = ctx;
+  const { client, content, progress } = ctx;
+  const controller = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
   const display = formatReference({ ...target, digest: image.descriptor.digest });
-  const started = new Date();
-  const status = (id: string, completed?: Date): void =>
-    progress.sink.write({
-      type: 'status',
-      status: {
-        id,
-        vertex: progress.vertex.digest,
-        name: id,
-        current: 0,
-        total: 0,
-        timestamp: completed ?? new Date(),
-        started,
-        ...(completed ? { completed } : {}),
-      },
-    });
-  const manifestStep = `pushing manifest for ${display}`;
-  let phase: 'layers' | 'manifests' = 'layers';
-  const blobProgress = new Map<string, (current: number, done?: boolean) => void>();
-  status('pushing layers');
+  const graph = await imageGraph(content, image.descriptor, signal);
+  const blobs = graph.nodes.filter(
+    (d) => !isIndexMediaType(d.mediaType) && !isManifestMediaType(d.mediaType),
+  );
   try {
-    await client.push(target, {
-      provider: content,
-      descriptor: image.descriptor,
-      mountFrom: await sourcesOf(content, image.blobs, target.domain),
-      ...(signal ? { signal } : {}),
-      onProgress: (p) => {
-        if (p.status === 'manifest') {
-          if (phase === 'layers') {
-            phase = 'manifests';
-            status('pushing layers', new Date());
-            status(manifestStep);
-          }
-          return;
-        }
-        let report = blobProgress.get(p.descriptor.digest);
-        if (!report) {
-          report = counter(progress, p.descriptor.digest, p.descriptor.size);
-          blobProgress.set(p.descriptor.digest, report);
-        }
-        report(p.offset, p.status !== 'uploading');
-      },
-    });
+    // Blob by blob first, so each is mounted from a repository known to hold it; the image push
+    // that follows finds them all present.
+    await step(progress, 'pushing layers', () =>
+      allOrAbort(
+        controller,
+        blobs.map((blob) => async () => {
+          const report = counter(progress, blob.digest, blob.size);
+          await client.pushBlob(target, blob, (offset) => content.reader(blob.digest, { offset, signal }), {
+            mountFrom: await sourcesOf(content, blob.digest, target.domain),
+            signal,
+            onProgress: (offset) => report(offset),
+          });
+          report(blob.size, true);
+        }),
+      ),
+    );
+    await step(progress, `pushing manifest for ${display}`, () =>
+      client.push(target, { provider: content, descriptor: image.descriptor, signal }),
+    );
   } catch (cause) {
-    signal?.throwIfAborted();
+    ctx.signal?.throwIfAborted();
     throw new ImagePushError(formatReference(target), { cause });
-  } finally {
-    if (phase === 'layers') status('pushing layers', new Date());
-    else status(manifestStep, new Date());
   }
   const key = distributionSourceLabel(target.domain);
-  for (const blob of image.blobs) {
+  for (const blob of blobs) {
     const info = await content.info(blob.digest).catch(() => undefined);
     if (!info) continue;
     const repos = new Set((info.labels[key] ?? '').split(',').filter((r) => r !== ''));

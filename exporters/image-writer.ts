@@ -38,8 +38,6 @@ export interface CommittedImage {
   /** The config digest of a single-platform image (BuildKit answers none for an index). */
   readonly configDigest: Digest | undefined;
   readonly manifests: readonly CommittedManifest[];
-  /** Every blob the image references, manifests excluded (for pushes and archives). */
-  readonly blobs: readonly Descriptor[];
 }
 
 export interface CommitRequest {
@@ -138,17 +136,11 @@ export class ImageWriter {
         attestations.push(await this.#attestation(request, statement, committed.descriptor.digest));
       }
     }
-    const blobs = [
-      ...new Map(
-        manifests.flatMap((m) => [m.config, ...m.layers.map((l) => l.descriptor)]).map((d) => [d.digest, d]),
-      ).values(),
-    ];
     if (!isMap) {
       return {
         descriptor: manifests[0]!.descriptor,
         configDigest: manifests[0]!.config.digest,
         manifests,
-        blobs,
       };
     }
     const shared = options.annotations.forPlatform();
@@ -171,7 +163,6 @@ export class ImageWriter {
       descriptor: { mediaType, digest, size: bytes.length, ...(annotations ? { annotations } : {}) },
       configDigest: undefined,
       manifests,
-      blobs,
     };
   }
 

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { toBinary } from '@bufbuild/protobuf';
+import { image, marshal, mkfile, type State } from '../../llb/index.js';
+import { MediaType, sha256 } from '../../oci/index.js';
+import { DefinitionSchema } from '../../proto/gen/pb/ops_pb.js';
+import { buildctl } from '../fixtures/buildctl.js';
+import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
+import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
+import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { inspectRaw, run } from './harness.js';
+
+const skip = buildctlPath() ? false : 'no buildctl (set BUILDCTL=/path/to/buildctl)';
+
+describe('exporters through kilnd and the real buildctl', { skip }, () => {
+  let daemon: KilndProcess;
+  let registry: TestRegistry;
+  let work: string;
+  let state: State;
+
+  const build = async (output: string, name: string) => {
+    const metadata = join(work, `${name}.json`);
+    const result = await buildctl(
+      daemon.address,
+      ['build', '--progress', 'plain', '--output', output, '--metadata-file', metadata],
+      toBinary(DefinitionSchema, marshal(state)),
+    );
+    assert.equal(result.code, 0, `${result.stderr}\n${daemon.logs().slice(-3000)}`);
+    // buildctl writes no metadata file for an empty response (tar, local).
+    const text = await readFile(metadata, 'utf8').catch(() => '{}');
+    return { stderr: result.stderr, metadata: JSON.parse(text) as Record<string, unknown> };
+  };
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'kiln-exporters-e2e-'));
+    registry = await startRegistry({ auth: 'none' });
+    await pushBusyboxIndex(registry);
+    daemon = await startKilnd();
+    state = image(`${registry.host}/library/busybox:latest`)
+      .file(mkfile('/hello.txt', 0o644, 'hello e2e\n'))
+      .run({ args: ['/bin/sh', '-c', 'echo built > /built.txt'] })
+      .root();
+  });
+
+  after(async () => {
+    await daemon?.dispose();
+    await registry?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('--output type=image,push=true pushes, answers --metadata-file and shows BuildKit progress', async () => {
+    const name = `${registry.host}/e2e/app:1`;
+    const { stderr, metadata } = await build(`type=image,name=${name},push=true`, 'image');
+    const raw = await inspectRaw(registry, 'e2e/app:1');
+    const manifest = JSON.parse(raw.toString()) as { config: { digest: string }; layers: unknown[] };
+    assert.equal(metadata['containerimage.digest'], sha256(raw));
+    assert.equal(metadata['containerimage.config.digest'], manifest.config.digest);
+    assert.equal(metadata['image.name'], name);
+    assert.deepEqual(metadata['containerimage.descriptor'], {
+      mediaType: MediaType.dockerManifest,
+      digest: sha256(raw),
+      size: raw.length,
+      platform: { architecture: 'amd64', os: 'linux' },
+    });
+    assert.equal(manifest.layers.length, 3, 'busybox, the mkfile and the run');
+    for (const line of [
+      'exporting to image',
+      'exporting layers',
+      `exporting manifest ${sha256(raw)}`,
+      `exporting config ${manifest.config.digest}`,
+      `naming to ${name}`,
+      'pushing layers',
+      `pushing manifest for ${name}@${sha256(raw)}`,
+    ]) {
+      assert.ok(stderr.includes(line), `progress shows ${JSON.stringify(line)}:\n${stderr}`);
+    }
+    const config = JSON.parse((await inspectRaw(registry, 'e2e/app:1', true)).toString()) as {
+      config: { Env: string[]; WorkingDir: string };
+      rootfs: { diff_ids: string[] };
+      history: unknown[];
+    };
+    assert.equal(config.rootfs.diff_ids.length, 3);
+    assert.equal(config.history.length, 3);
+    assert.equal(config.config.WorkingDir, '/');
+  });
+
+  it('--output type=oci writes a tarball skopeo accepts, with the response in the metadata file', async () => {
+    const dest = join(work, 'out.tar');
+    const { stderr, metadata } = await build(`type=oci,dest=${dest},name=example.com/e2e/oci:v2`, 'oci');
+    assert.match(stderr, /exporting to oci image format/);
+    assert.match(stderr, /sending tarball/);
+    const { stdout: listing } = await run('tar', ['-tf', dest]);
+    const members = listing.trim().split('\n');
+    assert.ok(members.includes('oci-layout') && members.includes('index.json'), listing);
+    const { stdout: indexJson } = await run('tar', ['-xOf', dest, 'index.json']);
+    const index = JSON.parse(indexJson) as {
+      manifests: Array<{ digest: string; annotations: Record<string, string> }>;
+    };
+    assert.equal(index.manifests[0]!.digest, metadata['containerimage.digest']);
+    assert.equal(index.manifests[0]!.annotations['org.opencontainers.image.ref.name'], 'v2');
+    assert.equal(metadata['image.name'], 'example.com/e2e/oci:v2');
+    const descriptor = metadata['containerimage.descriptor'] as {
+      mediaType: string;
+      annotations: Record<string, string>;
+    };
+    assert.equal(descriptor.mediaType, MediaType.ociManifest);
+    assert.match(
+      descriptor.annotations['org.opencontainers.image.created']!,
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+    );
+    const copied = join(work, 'from-oci-archive');
+    await run('skopeo', ['--insecure-policy', 'copy', `oci-archive:${dest}`, `oci:${copied}:x`]);
+    assert.ok((await readdir(join(copied, 'blobs', 'sha256'))).length >= 5);
+  });
+
+  it('--output type=docker writes what docker load reads (manifest.json, repositories)', async () => {
+    const dest = join(work, 'docker.tar');
+    await build(`type=docker,dest=${dest},name=e2e/docker:1`, 'docker');
+    const { stdout: listing } = await run('tar', ['-tf', dest]);
+    const members = new Set(listing.trim().split('\n'));
+    const manifests = JSON.parse((await run('tar', ['-xOf', dest, 'manifest.json'])).stdout) as Array<{
+      Config: string;
+      RepoTags: string[];
+      Layers: string[];
+    }>;
+    assert.equal(manifests.length, 1);
+    assert.deepEqual(manifests[0]!.RepoTags, ['e2e/docker:1']);
+    assert.equal(manifests[0]!.Layers.length, 3);
+    for (const path of [manifests[0]!.Config, ...manifests[0]!.Layers]) assert.ok(members.has(path), path);
+    const repositories = JSON.parse((await run('tar', ['-xOf', dest, 'repositories'])).stdout) as Record<
+      string,
+      Record<string, string>
+    >;
+    assert.deepEqual(Object.keys(repositories), ['e2e/docker']);
+    assert.deepEqual(Object.keys(repositories['e2e/docker']!), ['1']);
+    // skopeo reads Docker archives through manifest.json, as docker load does.
+    await run('skopeo', [
+      '--insecure-policy',
+      'copy',
+      `docker-archive:${dest}`,
+      `oci:${join(work, 'from-docker')}:x`,
+    ]);
+  });
+
+  it('--output type=oci,tar=false fills the client directory through its content store', async () => {
+    const dest = join(work, 'layout');
+    const { metadata } = await build(`type=oci,dest=${dest},tar=false,name=example.com/e2e/dir:3`, 'dir');
+    const index = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    assert.equal(index.manifests[0]!.digest, metadata['containerimage.digest']);
+    await run('skopeo', ['--insecure-policy', 'copy', `oci:${dest}`, `oci:${join(work, 'from-dir')}:x`]);
+  });
+
+  it('--output type=tar and type=local still send the result files', async () => {
+    const tar = join(work, 'files.tar');
+    await build(`type=tar,dest=${tar}`, 'tar');
+    assert.equal((await run('tar', ['-xOf', tar, 'hello.txt'])).stdout, 'hello e2e\n');
+    const dir = join(work, 'files');
+    await build(`type=local,dest=${dir}`, 'local');
+    assert.equal(await readFile(join(dir, 'built.txt'), 'utf8'), 'built\n');
+  });
+});
