@@ -41,8 +41,8 @@ export class ControlClient {
     this.#gateway = new ServiceClient(LLBBridge, address, options, this.#control.raw);
   }
 
-  listWorkers(): Promise<ListWorkersResponse> {
-    return this.#control.unary('listWorkers', {});
+  listWorkers(filter: string[] = []): Promise<ListWorkersResponse> {
+    return this.#control.unary('listWorkers', { filter });
   }
 
   info(options: { deadline?: Date } = {}): Promise<InfoResponse> {
