@@ -1,5 +1,5 @@
 import { TreeChecksummer, type ChecksumMemo } from './checksum.js';
-import type { ResultRef, Selector } from './op.js';
+import { snapshotOf, type ResultRef, type Selector } from './op.js';
 import type { ContentChecksummer } from './scheduler.js';
 import type { SnapshotAccess } from './snapshot-access.js';
 import { treeRecords, type TreeRecordStore } from './tree-records.js';
@@ -27,7 +27,7 @@ export class SnapshotChecksums implements ContentChecksummer {
   }
 
   async #one(ref: ResultRef, selector: Selector, signal: AbortSignal): Promise<string> {
-    const snapshot = ref.snapshot;
+    const snapshot = await snapshotOf(ref, signal);
     if (!snapshot) return sha256(`empty|${selector.path}`);
     const key = JSON.stringify(selector);
     const known = this.memo.get(snapshot, key);

@@ -7,7 +7,7 @@ import { JobGateway, type GatewayServices } from './gateway.js';
 import type { GatewayResult } from './gateway-client.js';
 import { Job, type CacheOptionEntry, type ExporterRequest } from './job.js';
 import type { JobRegistry } from './job-registry.js';
-import type { ResultRef } from './op.js';
+import type { RemoteCache, ResultRef } from './op.js';
 import type { Scheduler } from './scheduler.js';
 
 /** A Control.Solve request, decoded. */
@@ -30,6 +30,29 @@ export interface BuildResult {
   readonly ref?: ResultRef;
   readonly refs?: ReadonlyMap<string, ResultRef>;
   readonly metadata: ReadonlyMap<string, Uint8Array>;
+  /** Cache keys of the result refs: `''` for the single ref, platform ids for `refs`. */
+  readonly keys: ReadonlyMap<string, string>;
+}
+
+/** A settled step of the build, for cache export. */
+export interface BuiltVertex {
+  readonly digest: string;
+  readonly name: string;
+  readonly keys: readonly string[];
+  readonly refs: readonly ResultRef[];
+}
+
+/** Exports the build cache (`--export-cache`); returns exporter-response entries (`cache.manifest`). */
+export interface CacheExportRunner {
+  export(
+    entries: readonly CacheOptionEntry[],
+    build: { readonly job: Job; readonly result: BuildResult; readonly vertices: readonly BuiltVertex[] },
+  ): Promise<Record<string, string>>;
+}
+
+/** Opens the caches a build imports (`--import-cache`); fetching starts at once, lookups wait for it. */
+export interface CacheImportRunner {
+  open(entries: readonly CacheOptionEntry[], job: Job): RemoteCache[];
 }
 
 /** Runs one output of a build; returns its part of the exporter response. */
@@ -42,6 +65,8 @@ export interface BuildControllerOptions {
   readonly scheduler: Scheduler;
   readonly gateway: Omit<GatewayServices, 'scheduler'>;
   readonly exporter: ExportRunner;
+  readonly cacheExporter?: CacheExportRunner;
+  readonly cacheImporter?: CacheImportRunner;
   /** Entitlements the daemon allows builds to ask for. */
   readonly allowedEntitlements: ReadonlySet<string>;
   readonly history?: BuildHistory;
@@ -78,6 +103,9 @@ export class BuildController {
       entitlements,
       ...perBuildQueue(request.frontendAttrs),
     });
+    if (request.cacheImports.length > 0 && this.#options.cacheImporter) {
+      job.remoteCaches = this.#options.cacheImporter.open(request.cacheImports, job);
+    }
     jobs.register(job);
     const record = {
       ref: job.ref,
@@ -111,9 +139,19 @@ export class BuildController {
             })
           : await job.waitForReturn();
       const result = this.#resolveResult(gateway, returned);
-      const responses = await Promise.all(
-        request.exporters.map((exporter) => this.#options.exporter.export(exporter, result, job)),
-      );
+      const cacheExport =
+        request.cacheExports.length > 0 && this.#options.cacheExporter
+          ? this.#options.cacheExporter.export(request.cacheExports, {
+              job,
+              result,
+              vertices: scheduler.outcomesOf(job),
+            })
+          : Promise.resolve({});
+      // Outputs and the cache export run side by side (BuildKit's mode=max export used to wait).
+      const responses = await Promise.all([
+        ...request.exporters.map((exporter) => this.#options.exporter.export(exporter, result, job)),
+        cacheExport,
+      ]);
       response = Object.assign(frontendResponse(returned), ...responses) as Record<string, string>;
       return response;
     } catch (err) {
@@ -157,7 +195,17 @@ export class BuildController {
   }
 
   #resolveResult(gateway: JobGateway, returned: GatewayResult): BuildResult {
+    const keys = new Map<string, string>();
+    if (returned.ref) {
+      const key = gateway.keyOf(returned.ref);
+      if (key) keys.set('', key);
+    }
+    for (const [platform, ref] of returned.refs ?? []) {
+      const key = gateway.keyOf(ref);
+      if (key) keys.set(platform, key);
+    }
     return {
+      keys,
       ...(returned.ref ? { ref: gateway.resolve(returned.ref) } : {}),
       ...(returned.refs
         ? { refs: new Map([...returned.refs].map(([platform, ref]) => [platform, gateway.resolve(ref)])) }

@@ -12,7 +12,7 @@ import type {
   ResolvedImageConfig,
 } from './gateway-client.js';
 import { newId, type Job } from './job.js';
-import type { ResultRef } from './op.js';
+import { materialized, type ResultRef } from './op.js';
 import type { Scheduler, SolverGraph } from './scheduler.js';
 
 /** A definition made ready for the scheduler: its validated ops and the result it asks for. */
@@ -47,6 +47,8 @@ export interface GatewayServices {
 interface HeldRef {
   readonly ref: ResultRef;
   readonly definition?: Definition;
+  /** The cache key of the result, when the solver produced it (not for scratch). */
+  readonly key?: string;
 }
 
 /**
@@ -72,9 +74,12 @@ export class JobGateway {
       sessionId: job.options.sessionId,
       workerPlatforms: this.services.workerPlatforms,
       solve: (request, signal) => this.solve(request, signal),
-      readFile: (ref, path, range) => this.services.files.readFile(this.resolve(ref), path, range),
-      readDir: (ref, path, include) => this.services.files.readDir(this.resolve(ref), path, include),
-      statFile: (ref, path) => this.services.files.stat(this.resolve(ref), path),
+      readFile: async (ref, path, range) =>
+        this.services.files.readFile(await materialized(this.resolve(ref), job.signal), path, range),
+      readDir: async (ref, path, include) =>
+        this.services.files.readDir(await materialized(this.resolve(ref), job.signal), path, include),
+      statFile: async (ref, path) =>
+        this.services.files.stat(await materialized(this.resolve(ref), job.signal), path),
       resolveImageConfig: (ref, options) =>
         this.services.images.resolve(ref, { ...options, job, signal: job.signal }),
       inputs: () => inputs,
@@ -91,8 +96,8 @@ export class JobGateway {
     signal?.throwIfAborted();
     if (request.definition && request.definition.def.length > 0) {
       const loaded = this.services.loadDefinition(request.definition);
-      const { ref } = await this.services.scheduler.build(loaded.graph, loaded.target, this.job);
-      return { ref: this.hold(ref, request.definition), metadata: new Map() };
+      const { ref, key } = await this.services.scheduler.build(loaded.graph, loaded.target, this.job);
+      return { ref: this.hold(ref, request.definition, key), metadata: new Map() };
     }
     if (request.frontend) {
       const frontend = this.services.frontends.get(request.frontend);
@@ -107,10 +112,14 @@ export class JobGateway {
     return { metadata: new Map() };
   }
 
-  hold(ref: ResultRef, definition?: Definition): GatewayRef {
+  hold(ref: ResultRef, definition?: Definition, key?: string): GatewayRef {
     const id = newId();
-    this.#refs.set(id, { ref, ...(definition ? { definition } : {}) });
+    this.#refs.set(id, { ref, ...(definition ? { definition } : {}), ...(key ? { key } : {}) });
     return { id };
+  }
+
+  keyOf(ref: GatewayRef): string | undefined {
+    return this.#refs.get(ref.id)?.key;
   }
 
   resolve(ref: GatewayRef): ResultRef {

@@ -1,4 +1,12 @@
-export { BuildController, type BuildRequest, type BuildResult, type ExportRunner } from './controller.js';
+export {
+  BuildController,
+  type BuildRequest,
+  type BuildResult,
+  type BuiltVertex,
+  type CacheExportRunner,
+  type CacheImportRunner,
+  type ExportRunner,
+} from './controller.js';
 export { CacheStore, type CacheRecord } from './cache-store.js';
 export { JobCanceledError, JobNotFoundError, SolveRequestError, VertexError } from './errors.js';
 export {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type PQueue from 'p-queue';
 import { JobCanceledError } from './errors.js';
 import type { GatewayResult } from './gateway-client.js';
+import type { RemoteCache } from './op.js';
 import { JobProgress } from './job-progress.js';
 import type { SchedulerJob } from './scheduler.js';
 
@@ -35,6 +36,8 @@ export interface JobOptions {
  */
 export class Job implements SchedulerJob {
   readonly progress = new JobProgress();
+  /** Imported caches; set once at registration. */
+  remoteCaches: readonly RemoteCache[] = [];
   readonly createdAt = new Date();
   readonly #abort = new AbortController();
   readonly #returned: Promise<GatewayResult>;

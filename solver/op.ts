@@ -1,9 +1,40 @@
-import type { Platform } from '../oci/index.js';
+import type { Descriptor, Digest, Platform } from '../oci/index.js';
 import type { StatusRecord } from './progress.js';
 
-/** One output of a vertex: a committed snapshot, or nothing for an empty (scratch) result. */
+/**
+ * A result known only as layers somewhere else (an imported remote cache): nothing is downloaded
+ * until a step needs its files; exporters can reuse the layers as they are.
+ */
+export interface LazyLayers {
+  /** The layer chain, base first, with their uncompressed digests. */
+  readonly layers: ReadonlyArray<{ readonly descriptor: Descriptor; readonly diffId: Digest }>;
+  /** Fetches and unpacks the layers (once) and returns the committed snapshot. */
+  materialize(signal: AbortSignal): Promise<string | undefined>;
+}
+
+/**
+ * One output of a vertex: a committed snapshot, or nothing for an empty (scratch) result, or
+ * layers not fetched yet (`lazy`, with `snapshot` undefined until materialized).
+ */
 export interface ResultRef {
   readonly snapshot: string | undefined;
+  readonly lazy?: LazyLayers;
+}
+
+/** The snapshot of a result, fetching a lazy one first. */
+export async function snapshotOf(ref: ResultRef, signal: AbortSignal): Promise<string | undefined> {
+  if (ref.snapshot !== undefined || !ref.lazy) return ref.snapshot;
+  return ref.lazy.materialize(signal);
+}
+
+/** A result with its files on disk (lazy results fetched). */
+export async function materialized(ref: ResultRef, signal: AbortSignal): Promise<ResultRef> {
+  return ref.lazy && ref.snapshot === undefined ? { snapshot: await ref.lazy.materialize(signal) } : ref;
+}
+
+/** A remote cache a build imported: results by cache key, fetched lazily. */
+export interface RemoteCache {
+  lookup(key: string, signal: AbortSignal): Promise<LazyLayers | undefined>;
 }
 
 export const emptyRef: ResultRef = { snapshot: undefined };

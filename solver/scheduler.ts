@@ -5,7 +5,14 @@ import type { CacheStore } from './cache-store.js';
 import { outputKeys, type DepKey } from './cache-key.js';
 import { JobCanceledError, VertexError } from './errors.js';
 import type { LlbOpView } from './llb-view.js';
-import type { OpContext, ResultRef, Selector, SolverOp } from './op.js';
+import {
+  materialized,
+  type OpContext,
+  type RemoteCache,
+  type ResultRef,
+  type Selector,
+  type SolverOp,
+} from './op.js';
 import type { ProgressSink } from './progress.js';
 import { SharedVertex, type VertexOutcome } from './vertex.js';
 
@@ -18,6 +25,8 @@ export interface SchedulerJob {
   readonly entitlements: ReadonlySet<string>;
   /** The per-build cap (`kiln.max-parallelism`), when the build asked for one. */
   readonly queue?: PQueue;
+  /** Caches the build imported (`--import-cache`), consulted after a local miss. */
+  readonly remoteCaches?: readonly RemoteCache[];
 }
 
 /** A validated definition: its ops by digest and the default platform for ops that name none. */
@@ -108,6 +117,27 @@ export class Scheduler {
     return out;
   }
 
+  /** The settled vertices a job contains, with their keys and results (for cache export). */
+  outcomesOf(
+    job: SchedulerJob,
+  ): Array<{ digest: string; name: string; keys: readonly string[]; refs: readonly ResultRef[] }> {
+    const state = this.#jobs.get(job);
+    if (!state) return [];
+    const out = [];
+    for (const vertex of state.vertices) {
+      const s = vertex.state;
+      if (s.kind === 'cached' || s.kind === 'done') {
+        out.push({
+          digest: vertex.digest,
+          name: vertex.view.name,
+          keys: s.outcome.keys,
+          refs: s.outcome.refs,
+        });
+      }
+    }
+    return out;
+  }
+
   /** Vertices in the table (for tests and metrics). */
   get vertexCount(): number {
     return this.#vertices.size;
@@ -184,7 +214,9 @@ export class Scheduler {
         }),
       );
       const keys = outputKeys(cacheMap, deps, op.outputs);
-      const hit = view.ignoreCache ? undefined : this.#lookup(keys);
+      const hit = view.ignoreCache
+        ? undefined
+        : (this.#lookup(keys) ?? (await this.#remoteLookup(keys, state.job, signal)));
       if (hit) {
         const outcome = { keys, refs: hit };
         vertex.transition({ kind: 'cached', ...(started ? { started } : {}), at: new Date(), outcome });
@@ -195,10 +227,7 @@ export class Scheduler {
         signal.throwIfAborted();
         started ??= new Date();
         vertex.transition({ kind: 'running', started });
-        return op.exec(
-          ctx,
-          inputs.map((i) => i.ref),
-        );
+        return Promise.all(inputs.map((i) => materialized(i.ref, signal))).then((refs) => op.exec(ctx, refs));
       };
       const refs = await (queue ? queue.add(() => this.#queue.add(run)) : this.#queue.add(run));
       keys.forEach((key, i) =>
@@ -234,6 +263,36 @@ export class Scheduler {
       refs.push({ snapshot: record.snapshot });
     }
     return refs;
+  }
+
+  /** Results for every output from a cache the job imported; lazy until something needs files. */
+  async #remoteLookup(
+    keys: readonly string[],
+    job: SchedulerJob,
+    signal: AbortSignal,
+  ): Promise<ResultRef[] | undefined> {
+    for (const remote of job.remoteCaches ?? []) {
+      const found = await Promise.all(keys.map((key) => remote.lookup(key, signal)));
+      if (found.every((f) => f !== undefined)) {
+        return found.map((lazy, i) => {
+          const key = keys[i]!;
+          let fetched: Promise<string | undefined> | undefined;
+          return {
+            snapshot: undefined,
+            lazy: {
+              layers: lazy.layers,
+              // Fetched once; from then on the result is cached locally like any other.
+              materialize: (s: AbortSignal) =>
+                (fetched ??= lazy.materialize(s).then((snapshot) => {
+                  this.#options.cache.save(key, { snapshot, description: 'imported from remote cache' });
+                  return snapshot;
+                })),
+            },
+          };
+        });
+      }
+    }
+    return undefined;
   }
 
   #platformOf(view: LlbOpView): Platform {
