@@ -96,6 +96,7 @@ export async function commitImage(
  */
 export function insecureRegistry(services: ExportServices, job: Job, domain: string): RegistryClient {
   const fromSession: CredentialProvider = async (host) => {
+    if (!job.options.sessionId) return undefined;
     try {
       const found = await credentials(await jobSession(services, job), host, { signal: job.signal });
       return found ? { username: found.username, secret: found.secret } : undefined;

@@ -37,3 +37,4 @@ export { distributionSourceLabel, pushImage, pushTarget } from './image-push.js'
 export { buildInfo, imageResponse } from './response.js';
 export type { ExportProgress } from './progress.js';
 export { treeMembers, treeTar, type TreeTarOptions } from './tree-tar.js';
+export { outputTrees, withResultTar, type OutputTree } from './local.js';

@@ -1,17 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Platform } from '../oci/index.js';
 import { sendDirectory, sendStream } from '../session/index.js';
+import { tarTrailer } from '../snapshotter/index.js';
 import type { BuildResult, ExporterRequest, Job, ResultRef, SnapshotAccess } from '../solver/index.js';
 import { parseBool, sourceDateEpoch } from './attributes.js';
 import { asVertex, jobSession, type ExportServices } from './context.js';
 import { resultPlatforms } from './platforms.js';
 import { step } from './progress.js';
 import { treeMembers } from './tree-tar.js';
-import { tarTrailer } from '../snapshotter/index.js';
 
 /** One tree of a result and the directory it goes to (`linux_amd64`), if split by platform. */
-interface Tree {
+export interface OutputTree {
   readonly ref: ResultRef;
   readonly prefix?: string;
 }
@@ -21,9 +22,13 @@ interface Tree {
  * (`os_arch[_variant]`) unless `platform-split=false` merges them; `platform-split=true` splits
  * even a single-platform result.
  */
-function trees(services: ExportServices, request: ExporterRequest, result: BuildResult): Tree[] {
-  const { multi, entries } = resultPlatforms(result, services.defaultPlatform);
-  const split = parseBool(request.attrs, 'platform-split', multi);
+export function outputTrees(
+  result: BuildResult,
+  attrs: Readonly<Record<string, string>>,
+  defaultPlatform: Platform,
+): OutputTree[] {
+  const { multi, entries } = resultPlatforms(result, defaultPlatform);
+  const split = parseBool(attrs, 'platform-split', multi);
   return entries.map(({ id, ref }) => ({ ref, ...(split ? { prefix: id.replaceAll('/', '_') } : {}) }));
 }
 
@@ -48,7 +53,7 @@ async function withTree<T>(
 /** Runs `fn` with every tree mounted at once. */
 async function withTrees<T>(
   access: SnapshotAccess,
-  list: readonly Tree[],
+  list: readonly OutputTree[],
   fn: (dirs: string[]) => Promise<T>,
   signal: AbortSignal,
   dirs: string[] = [],
@@ -68,7 +73,7 @@ export async function exportLocal(
   result: BuildResult,
   job: Job,
 ): Promise<Record<string, string>> {
-  const list = trees(services, request, result);
+  const list = outputTrees(result, request.attrs, services.defaultPlatform);
   await asVertex(job, 'exporting to client directory', async () => {
     const session = await jobSession(services, job);
     for (const { ref, prefix } of list) {
@@ -94,32 +99,45 @@ export async function exportTar(
   result: BuildResult,
   job: Job,
 ): Promise<Record<string, string>> {
-  const list = trees(services, request, result);
+  const list = outputTrees(result, request.attrs, services.defaultPlatform);
   const mtime = sourceDateEpoch(request.attrs, job.options.frontendAttrs, result.metadata);
   await asVertex(job, 'exporting to client tarball', async (progress) => {
     const session = await jobSession(services, job);
-    await withTrees(
-      services.access,
-      list,
-      (dirs) =>
-        step(progress, 'sending tarball', () =>
-          sendStream(
-            session,
-            (async function* () {
-              for (const [i, dir] of dirs.entries()) {
-                const prefix = list[i]!.prefix;
-                yield* treeMembers(dir, {
-                  ...(prefix ? { prefix } : {}),
-                  ...(mtime !== undefined ? { mtime } : {}),
-                });
-              }
-              yield tarTrailer;
-            })(),
-            { signal: job.signal },
-          ),
-        ),
-      job.signal,
+    await withResultTar(services.access, list, { mtime, signal: job.signal }, (tar) =>
+      step(progress, 'sending tarball', () => sendStream(session, tar, { signal: job.signal })),
     );
   });
   return {};
+}
+
+/**
+ * Runs `consume` with the trees of a result as one tar stream: each under its directory when
+ * split, one after the other otherwise (later platforms' files then follow earlier ones of the
+ * same name, and win on extraction). Every tree stays mounted until `consume` settles.
+ */
+export function withResultTar<T>(
+  access: SnapshotAccess,
+  list: readonly OutputTree[],
+  options: { mtime?: number | undefined; signal: AbortSignal },
+  consume: (tar: AsyncIterable<Buffer>) => Promise<T>,
+): Promise<T> {
+  const { mtime, signal } = options;
+  return withTrees(
+    access,
+    list,
+    (dirs) =>
+      consume(
+        (async function* () {
+          for (const [i, dir] of dirs.entries()) {
+            const prefix = list[i]!.prefix;
+            yield* treeMembers(dir, {
+              ...(prefix ? { prefix } : {}),
+              ...(mtime !== undefined ? { mtime } : {}),
+            });
+          }
+          yield tarTrailer;
+        })(),
+      ),
+    signal,
+  );
 }

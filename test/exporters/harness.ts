@@ -149,8 +149,11 @@ export function frontendConfig(
   );
 }
 
+/** Cache keys of the refs (exporters do not read them; cache exporters do). */
+const noKeys = { keys: new Map<string, string>() };
+
 export function singleResult(ref: ResultRef, config: Uint8Array): BuildResult {
-  return { ref, metadata: new Map([['containerimage.config', config]]) };
+  return { ref, metadata: new Map([['containerimage.config', config]]), ...noKeys };
 }
 
 export function multiResult(entries: Array<{ id: string; ref: ResultRef; config: Uint8Array }>): BuildResult {
@@ -164,6 +167,7 @@ export function multiResult(entries: Array<{ id: string; ref: ResultRef; config:
       ['refs.platforms', Buffer.from(JSON.stringify({ Platforms: platforms }))],
       ...entries.map((e): [string, Uint8Array] => [`containerimage.config/${e.id}`, e.config]),
     ]),
+    ...noKeys,
   };
 }
 

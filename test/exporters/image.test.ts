@@ -353,3 +353,33 @@ describe('image exporter', () => {
     );
   });
 });
+
+describe('image exporter and a TLS registry with a self-signed certificate', () => {
+  let w: World;
+  let registry: TestRegistry;
+
+  before(async () => {
+    [w, registry] = await Promise.all([world(), startRegistry({ auth: 'none', tls: true })]);
+  });
+
+  after(async () => {
+    await registry?.stop();
+    await w?.close();
+  });
+
+  it('pushes only with registry.insecure=true', async () => {
+    const top = await w.addLayer(w.base.amd64, { 'tls.txt': 'tls\n' });
+    const result = singleResult({ snapshot: top }, frontendConfig('amd64', ['true']));
+    const name = `${registry.host}/test/tls:1`;
+    await assert.rejects(
+      w.exporters.export({ type: 'image', attrs: { name, push: 'true' } }, result, job()),
+      { code: 'KILN_EXPORTERS_PUSH' },
+    );
+    const response = await w.exporters.export(
+      { type: 'image', attrs: { name, push: 'true', 'registry.insecure': 'true' } },
+      result,
+      job(),
+    );
+    assert.equal(response['containerimage.digest'], sha256(await inspectRaw(registry, 'test/tls:1')));
+  });
+});
