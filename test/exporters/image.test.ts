@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -351,6 +352,43 @@ describe('image exporter', () => {
       ),
       { code: 'KILN_EXPORTERS_UNSUPPORTED', kind: 'unimplemented' },
     );
+  });
+});
+
+describe('image exporter cancellation', () => {
+  let w: World;
+
+  before(async () => {
+    w = await world();
+  });
+
+  after(async () => {
+    await w?.close();
+  });
+
+  it('stops when the job is cancelled and leaves no partial blob behind', async () => {
+    const key = 'cancel-active';
+    await w.snapshotter.prepare(key, w.base.amd64);
+    const { dir } = await w.snapshotter.writableLayer(key);
+    await writeFile(join(dir, 'big.bin'), randomBytes(64 << 20));
+    await w.snapshotter.commit('cancel-top', key);
+    const j = job();
+    const started = Date.now();
+    const pending = w.exporters.export(
+      { type: 'image', attrs: { compression: 'gzip', 'compression-level': '9' } },
+      singleResult({ snapshot: 'cancel-top' }, frontendConfig('amd64', ['true'])),
+      j,
+    );
+    setTimeout(() => j.cancel(), 200);
+    await assert.rejects(pending, (error: { kind?: string }) => error.kind === 'canceled');
+    assert.ok(Date.now() - started < 3000, 'cancelled promptly');
+    // The shared layer computation notices the abort on its own and cleans up shortly after.
+    let debris = await readdir(join(w.dir, 'content', 'ingest'));
+    for (let i = 0; i < 50 && debris.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      debris = await readdir(join(w.dir, 'content', 'ingest'));
+    }
+    assert.deepEqual(debris, []);
   });
 });
 
