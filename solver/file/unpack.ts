@@ -1,17 +1,12 @@
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { lstat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { setAttributeSync } from '@napi-rs/xattr';
 import type { Logger } from 'pino';
-import { type Header, extract } from 'tar-stream';
 import { type ArchiveCompression, decompressFile, detectCompression, readHead } from './decompress.js';
 import { ArchiveError, FileActionCanceledError } from './errors.js';
 import { mkdirAll } from './mkdir-all.js';
 import type { Owner } from './owner.js';
 import { resolveInRoot } from './root-path.js';
-import { makeSpecial } from './special-files.js';
+import { extractTar } from './tar-extract.js';
 
 export interface UnpackRequest {
   /** The writable tree and the source tree (host paths). */
@@ -46,7 +41,11 @@ export async function tryUnpack(req: UnpackRequest): Promise<boolean> {
   await mkdirAll(req.root, dest.host, { mode: 0o755, owner: req.owner, time: req.time });
   const stream = decompressFile(src.host, compression, req.signal);
   try {
-    await extractInto(stream, dest.host, req, src.path);
+    await extractTar(stream, dest.host, src.path, {
+      owner: req.owner,
+      ...(req.signal === undefined ? {} : { signal: req.signal }),
+      ...(req.logger === undefined ? {} : { logger: req.logger }),
+    });
   } catch (err) {
     if (req.signal?.aborted) throw new FileActionCanceledError({ cause: req.signal.reason });
     if (err instanceof ArchiveError) throw err;
@@ -113,124 +112,4 @@ export function looksLikeTar(head: Buffer): boolean {
     signed += b >= 0x80 ? b - 0x100 : b;
   }
   return want === unsigned || want === signed;
-}
-
-async function extractInto(
-  stream: Readable,
-  dest: string,
-  req: UnpackRequest,
-  archive: string,
-): Promise<void> {
-  const tar = extract();
-  const feeding = pipeline(stream, tar).catch((err: unknown) => {
-    tar.destroy(err as Error);
-  });
-  const dirTimes: { path: string; mtime: number }[] = [];
-  for await (const entry of tar) {
-    if (req.signal?.aborted) throw new FileActionCanceledError({ cause: req.signal.reason });
-    const header = entry.header;
-    try {
-      const made = await extractEntry(header, entry, dest, req);
-      if (made !== undefined) dirTimes.push({ path: made, mtime: mtimeOf(header) });
-    } catch (err) {
-      if (err instanceof ArchiveError) throw err;
-      throw new ArchiveError({ archive, entry: header.name, reason: (err as Error).message, cause: err });
-    }
-    entry.resume();
-  }
-  await feeding;
-  for (const { path, mtime } of dirTimes) await lutimes(path, mtime, mtime);
-}
-
-/** Writes one entry; returns the host path of a directory (whose times are set at the end). */
-async function extractEntry(
-  header: Header,
-  body: AsyncIterable<unknown>,
-  dest: string,
-  req: UnpackRequest,
-): Promise<string | undefined> {
-  const name = posix.normalize(`/${header.name}`);
-  if (name === '/') return undefined;
-  // Implied parents (entries without directory entries before them), resolved like a chroot would.
-  const parent = await resolveInRoot(dest, posix.dirname(name));
-  await mkdirAll(dest, parent.host, { mode: 0o755, owner: undefined, time: undefined });
-  const path = (await resolveInRoot(dest, name, { followLast: false })).host;
-  const isDir = header.type === 'directory';
-  const existing = await lstat(path).catch(() => undefined);
-  if (existing !== undefined && !(existing.isDirectory() && isDir))
-    await rm(path, { recursive: true, force: true });
-  const mode = header.mode & 0o7777;
-  switch (header.type) {
-    case 'directory':
-      if (existing === undefined || !existing.isDirectory()) await mkdir(path, mode);
-      break;
-    case 'file':
-    case 'contiguous-file': {
-      const fh = await open(
-        path,
-        constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
-        mode,
-      );
-      try {
-        for await (const chunk of body) await fh.write(chunk as Buffer);
-      } finally {
-        await fh.close();
-      }
-      break;
-    }
-    case 'symlink':
-      await symlink(header.linkname, path);
-      break;
-    case 'link': {
-      const target = await resolveInRoot(dest, header.linkname, { followLast: false });
-      await link(target.host, path);
-      break;
-    }
-    case 'fifo':
-    case 'character-device':
-    case 'block-device':
-      await makeSpecial(path, {
-        type: header.type === 'fifo' ? 'fifo' : header.type === 'character-device' ? 'char' : 'block',
-        major: header.devmajor,
-        minor: header.devminor,
-      });
-      break;
-    default:
-      throw new Error(`unhandled tar entry type ${String(header.type)}`);
-  }
-  const uid = req.owner?.uid ?? paxNumber(header, 'uid') ?? header.uid;
-  const gid = req.owner?.gid ?? paxNumber(header, 'gid') ?? header.gid;
-  await lchown(path, uid, gid);
-  setXattrs(path, header, req.logger);
-  const linkedSymlink = header.type === 'link' && (await lstat(path)).isSymbolicLink();
-  if (header.type !== 'symlink' && !linkedSymlink) await chmod(path, mode);
-  const mtime = mtimeOf(header);
-  if (!linkedSymlink) await lutimes(path, mtime, mtime);
-  return isDir ? path : undefined;
-}
-
-function pax(header: Header): Record<string, string> {
-  return (header.pax ?? {}) as Record<string, string>;
-}
-
-function paxNumber(header: Header, key: string): number | undefined {
-  const v = pax(header)[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : undefined;
-}
-
-function mtimeOf(header: Header): number {
-  return paxNumber(header, 'mtime') ?? header.mtime.getTime() / 1000;
-}
-
-function setXattrs(path: string, header: Header, logger?: Logger): void {
-  for (const [key, value] of Object.entries(pax(header))) {
-    if (!key.startsWith('SCHILY.xattr.')) continue;
-    try {
-      setAttributeSync(path, key.slice('SCHILY.xattr.'.length), value);
-    } catch (err) {
-      logger?.debug({ err, xattr: key }, 'cannot set extended attribute from archive');
-    }
-  }
 }
