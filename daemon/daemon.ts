@@ -123,7 +123,8 @@ export async function startDaemon(
     lock.release();
     throw err;
   }
-  cleanups.push((graceMs) => server.close(graceMs));
+  // Closed last: running builds keep their calls until the controller has drained them.
+  cleanups.push(() => server.close(1000));
   try {
     const db = openDatabase(root);
     cleanups.push(() => {
@@ -229,6 +230,15 @@ export async function startDaemon(
       records,
       inUse: () => scheduler.snapshotsInUse(),
       logger: logger.child({ component: 'storage' }),
+    });
+    const repaired = await storage.reconcile();
+    if (repaired.snapshots + repaired.records > 0)
+      logger.info(repaired, 'removed leftovers of an earlier run');
+    cleanups.push(async (graceMs) => {
+      const { finished } = await controller.drain(graceMs);
+      if (!finished) logger.warn({ graceMs }, 'builds still running at shutdown were cancelled');
+      // Before anything below it closes: no call may reach a closed database or snapshotter.
+      await server.close(1000);
     });
     const diskUsage: DiskUsageService = {
       usage: (filters) => storage.usage(filters),

@@ -36,6 +36,7 @@ export class ApiServer {
   readonly #server = new Server(serverOptions);
   readonly #options: ApiServerOptions;
   readonly #sockets: string[] = [];
+  #closed: Promise<void> | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#options = options;
@@ -104,6 +105,12 @@ export class ApiServer {
 
   /** Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. */
   async close(graceMs = 0): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#closed = this.#shutdown(graceMs);
+    return this.#closed;
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.#server.forceShutdown(), graceMs);
       this.#server.tryShutdown(() => {

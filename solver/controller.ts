@@ -83,14 +83,36 @@ const gatewayWaitMs = 3000;
  */
 export class BuildController {
   readonly #gateways = new Map<string, JobGateway>();
+  #draining = false;
   readonly #options: BuildControllerOptions;
 
   constructor(options: BuildControllerOptions) {
     this.#options = options;
   }
 
+  /**
+   * Stops taking new builds and waits for running ones to finish; after `timeoutMs` the rest are
+   * cancelled (their clients get Canceled, never a hang). Resolves when no job is left.
+   */
+  async drain(timeoutMs: number): Promise<{ finished: boolean }> {
+    this.#draining = true;
+    const { jobs } = this.#options;
+    const deadline = Date.now() + timeoutMs;
+    while (jobs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const finished = jobs.size === 0;
+    for (const job of jobs.all()) job.cancel();
+    while (jobs.size > 0) await new Promise((r) => setTimeout(r, 20));
+    return { finished };
+  }
+
   async solve(request: BuildRequest, signal: AbortSignal): Promise<Record<string, string>> {
     const { jobs, scheduler } = this.#options;
+    if (this.#draining) {
+      throw new SolveRequestError(
+        'kilnd is shutting down and takes no new builds; retry on another daemon',
+        'unavailable',
+      );
+    }
     const entitlements = this.#checkEntitlements(request.entitlements);
     const job = new Job({
       ref: request.ref,

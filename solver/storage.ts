@@ -131,6 +131,35 @@ export class StorageManager {
     await this.collectSnapshots();
   }
 
+  /**
+   * Start-up repair after a crash: nothing is running, so active snapshots and views are debris,
+   * and cache records whose snapshot is gone are dropped. Returns what was removed.
+   */
+  async reconcile(): Promise<{ snapshots: number; records: number }> {
+    const { snapshotter, cache } = this.deps;
+    const all: SnapshotInfo[] = [];
+    await snapshotter.walk((info) => void all.push(info));
+    const committed = new Set(all.filter((i) => i.kind === 'committed').map((i) => i.key));
+    let snapshots = 0;
+    // Children before parents: a view or active snapshot is never a parent.
+    for (const info of all.reverse()) {
+      if (info.kind === 'committed') continue;
+      await snapshotter.remove(info.key).then(
+        () => snapshots++,
+        (err: unknown) =>
+          this.deps.logger?.warn({ err, snapshot: info.key }, 'leftover snapshot not removed'),
+      );
+    }
+    let records = 0;
+    for (const record of cache.records()) {
+      if (record.snapshot && !committed.has(record.snapshot)) {
+        cache.delete(record.key);
+        records++;
+      }
+    }
+    return { snapshots, records };
+  }
+
   /** Removes every committed snapshot no record pins, no snapshot builds on and no build holds. */
   async collectSnapshots(): Promise<number> {
     const { snapshotter, cache, records } = this.deps;
