@@ -65,6 +65,26 @@ export class ImageSourceOp implements SolverOp {
     };
   }
 
+  /**
+   * Remembers which repository each blob came from (containerd's distribution-source label), so a
+   * push to that registry mounts the blob instead of uploading it again.
+   */
+  async #labelSources(
+    domain: string,
+    repository: string,
+    blobs: readonly { digest: Digest }[],
+  ): Promise<void> {
+    const label = `containerd.io/distribution.source.${domain}`;
+    for (const blob of blobs) {
+      const info = await this.deps.content.info(blob.digest).catch(() => undefined);
+      if (!info) continue;
+      const repos = new Set((info.labels[label] ?? '').split(',').filter(Boolean));
+      if (repos.has(repository)) continue;
+      repos.add(repository);
+      await this.deps.content.updateLabels(blob.digest, { [label]: [...repos].sort().join(',') });
+    }
+  }
+
   async exec(ctx: OpContext): Promise<readonly ResultRef[]> {
     const client = this.deps.registries.forSessions(ctx.sessionIds());
     const started = new Map<string, Date>();
@@ -87,6 +107,10 @@ export class ImageSourceOp implements SolverOp {
       },
     });
     const layers = pulled.layers;
+    await this.#labelSources(pulled.reference.domain, pulled.reference.path, [
+      ...layers,
+      pulled.config.descriptor,
+    ]);
     if (layers.length === 0) return [{ snapshot: undefined }];
     const extracting = new Date();
     const result = await unpack({
