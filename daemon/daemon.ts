@@ -9,6 +9,7 @@ import { llbCaps } from '../llb/index.js';
 import { parsePlatform, platformRank, type Platform } from '../oci/index.js';
 import { Control } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import { LLBBridge } from '../proto/gen/moby/buildkit/v1/frontend/gateway_pb.js';
+import { Health } from '../proto/gen/grpc/health/v1/health_pb.js';
 import { grpcServiceDefinition } from '../proto/index.js';
 import { dockerConfigCredentials, RegistryClient } from '../registry/index.js';
 import { bytesMessageCodec, SessionManager } from '../session/index.js';
@@ -40,6 +41,7 @@ import { deferredService } from './deferred-service.js';
 import { openDatabase } from './database.js';
 import { ConfigError } from './errors.js';
 import { gatewayService } from './gateway-service.js';
+import { healthService } from './health-service.js';
 import { toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
 import { ApiServer } from './server.js';
@@ -115,6 +117,11 @@ export async function startDaemon(
       grpcServiceDefinition(LLBBridge),
       ready.then((s) => s.gateway),
     ),
+  );
+  let serving = false;
+  server.addService(
+    grpcServiceDefinition(Health),
+    healthService(() => serving) as UntypedServiceImplementation,
   );
   try {
     for (const address of config.addresses) await server.listen(address);
@@ -235,6 +242,7 @@ export async function startDaemon(
     if (repaired.snapshots + repaired.records > 0)
       logger.info(repaired, 'removed leftovers of an earlier run');
     cleanups.push(async (graceMs) => {
+      serving = false;
       const { finished } = await controller.drain(graceMs);
       if (!finished) logger.warn({ graceMs }, 'builds still running at shutdown were cancelled');
       // Before anything below it closes: no call may reach a closed database or snapshotter.
@@ -263,6 +271,7 @@ export async function startDaemon(
         llbCaps: llbCaps.map((c) => ({ id: c.id, enabled: c.enabled })),
       }),
     });
+    serving = true;
     logger.info(
       { root, snapshotter: snapshotter.driver, platforms: platforms.length, worker: worker.id },
       'kilnd ready',
