@@ -112,3 +112,14 @@ export {
 } from './subrequests.js';
 export { type SourcePosition, type SourceRange, sourceRanges } from './source-ranges.js';
 export { displayCommand, platformLabel, showsStageNames, stepPrefix, stepTotal } from './progress-name.js';
+export { type Conversion, convertDockerfile } from './convert/convert.js';
+export {
+  type ContextSource,
+  type ConvertOptions,
+  type ResolvedImage,
+  imageContextKey,
+  imageKey,
+  stageContextKey,
+} from './convert/types.js';
+export { type GitRef, parseGitRef } from './convert/git-ref.js';
+export { pinnedReference } from './convert/image-source.js';

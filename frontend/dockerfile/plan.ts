@@ -12,12 +12,21 @@ import { goQuote } from './go-text.js';
 import { type StageGraph, type StageNode, buildStageGraph } from './instructions/stage-graph.js';
 import { parseInstruction } from './instructions/parse-instruction.js';
 import { parseStages } from './instructions/stages.js';
-import type { Dockerfile, Instruction } from './instructions/types.js';
+import type { Dockerfile, Instruction, LineRange } from './instructions/types.js';
 import type { ParseResult } from './parser/node.js';
 import { parseDockerfile } from './parser/parser.js';
 import { ShellLexer } from './shell-lexer.js';
 import { dispatchInstruction } from './apply-instruction.js';
-import { type StageBase, type StageContext, type StageState, startStage } from './stage-state.js';
+import { baseImageConfig } from './image-config.js';
+import {
+  type StageBase,
+  type StageContext,
+  type StageState,
+  addStateEnv,
+  joinDir,
+  keyOf,
+  startStage,
+} from './stage-state.js';
 
 /** Inputs of a build that decide its image config (the LLB-only options live in phase 2). */
 export interface PlanOptions {
@@ -38,6 +47,11 @@ export interface PlanOptions {
    * platform. Phase 2 resolves the images the graph names beforehand; throw to fail the stage.
    */
   readonly resolveImage: (ref: string, platform: Platform) => ImageConfig;
+  /**
+   * Stages a named context replaces (`context:<stage name>=…`), by index, with the image config
+   * the context brings (undefined: none). Such a stage runs none of its instructions.
+   */
+  readonly replacedStages?: ReadonlyMap<number, ImageConfig | undefined>;
 }
 
 /** One dispatched instruction: as expanded, and the state after it. */
@@ -50,8 +64,12 @@ export interface PlannedStep {
 
 export interface StagePlan {
   readonly node: StageNode;
+  /** A named context replaces the stage: it has no steps and starts from the context. */
+  readonly replaced: boolean;
   /** The platform the stage builds for. */
   readonly platform: Platform;
+  /** The platform asked of the base image (FROM --platform, else the target's), before detection. */
+  readonly requestedPlatform: Platform;
   /** The base image reference when FROM names an image (normalised, without digest). */
   readonly baseImage?: string;
   /** The base image has no layers: the stage starts from an empty filesystem. */
@@ -155,37 +173,79 @@ function stagePlatform(node: StageNode, buildPlatform: Platform): Platform | und
   }
 }
 
-/** The normalised reference of a FROM image (`docker.io/library/alpine:latest`). */
-function imageRef(node: StageNode): string {
+/** The normalised reference of an image name (`docker.io/library/alpine:latest`). */
+function imageRef(name: string, location: LineRange): string {
   try {
-    return formatReference(parseReference(node.baseName));
+    return formatReference(parseReference(name));
   } catch (err) {
-    throw atLines(err, node.stage.location, `failed to parse stage name ${goQuote(node.baseName)}: `);
+    throw atLines(err, location, `failed to parse stage name ${goQuote(name)}: `);
   }
 }
 
-/** A base image planBuild will resolve. */
+/** An image a build needs: a stage's base, or the source of `COPY --from` / `RUN --mount=from=`. */
 export interface RequiredImage {
+  /** The stage that uses it (for a base image: the stage it starts). */
   readonly stage: number;
+  /** `base` for FROM, `from` for COPY --from and RUN --mount from= naming no stage. */
+  readonly use: 'base' | 'from';
+  /** The name as written (meta ARGs expanded): named contexts and error messages use it. */
+  readonly name: string;
+  /** The normalised reference with a tag (`docker.io/library/alpine:latest`). */
   readonly ref: string;
   readonly platform: Platform;
+  /** FROM --platform chose the platform (no detection from the image's config). */
+  readonly explicitPlatform: boolean;
+  /** Lines of the instruction that names it. */
+  readonly location: LineRange;
 }
 
 /**
- * The base images `planBuild` will pass to `resolveImage` for these options, in stage order, so
- * phase 2 can fetch their configs (in parallel, with its signal) before planning. Only stages the
- * target needs are listed. Throws like planBuild does before it resolves anything.
+ * The images a build of these options needs, in stage order: the base images `planBuild` will
+ * pass to `resolveImage`, then (per stage) the images `COPY --from` and `RUN --mount=from=` name,
+ * so phase 2 can fetch their configs (in parallel, with its signal) before planning. Only stages
+ * the target needs are listed, and never `scratch`. Throws like planBuild does before it resolves
+ * anything.
  */
 export function requiredImages(opts: Omit<PlanOptions, 'resolveImage'>): RequiredImage[] {
   const { graph, context } = prepare(opts);
   const out: RequiredImage[] = [];
-  for (const index of graph.order) {
+  for (const index of [...graph.order].sort((a, b) => a - b)) {
     const node = graph.nodes[index]!;
-    if (node.baseStage !== undefined || node.baseName === 'scratch') continue;
-    const platform = stagePlatform(node, opts.buildPlatform) ?? context.targetPlatform;
-    out.push({ stage: index, ref: imageRef(node), platform });
+    if (node.baseStage === undefined && node.baseName !== 'scratch' && !opts.replacedStages?.has(index)) {
+      const platform = stagePlatform(node, opts.buildPlatform);
+      out.push({
+        stage: index,
+        use: 'base',
+        name: node.baseName,
+        ref: imageRef(node.baseName, node.stage.location),
+        platform: platform ?? context.targetPlatform,
+        explicitPlatform: platform !== undefined,
+        location: node.stage.location,
+      });
+    }
+    for (const name of node.images) {
+      if (name === 'scratch') continue;
+      const location = usedAt(node, name);
+      out.push({
+        stage: index,
+        use: 'from',
+        name,
+        ref: imageRef(name, location),
+        platform: context.targetPlatform,
+        explicitPlatform: false,
+        location,
+      });
+    }
   }
-  return out.sort((x, y) => x.stage - y.stage);
+  return out;
+}
+
+function usedAt(node: StageNode, name: string): LineRange {
+  for (const cmd of node.stage.commands) {
+    if (cmd.kind === 'copy' && cmd.from === name) return cmd.location;
+    if (cmd.kind === 'run' && cmd.mounts.some((m) => m.from === name)) return cmd.location;
+  }
+  return node.stage.location;
 }
 
 /**
@@ -230,6 +290,10 @@ function planStage(
 ): StagePlan {
   const location = node.stage.location;
   let platform = stagePlatform(node, opts.buildPlatform);
+  if (opts.replacedStages?.has(node.stage.index)) {
+    return replacedStage(node, opts.replacedStages.get(node.stage.index), platform ?? ctx.targetPlatform);
+  }
+  const requestedPlatform = platform ?? ctx.targetPlatform;
   let base: StageBase;
   let baseImage: string | undefined;
   let emptyBase = false;
@@ -243,7 +307,7 @@ function planStage(
     emptyBase = true;
     platform ??= ctx.targetPlatform;
   } else {
-    baseImage = imageRef(node);
+    baseImage = imageRef(node.baseName, location);
     const wanted = platform ?? ctx.targetPlatform;
     let config: ImageConfig;
     try {
@@ -278,11 +342,61 @@ function planStage(
   for (const instruction of node.stage.commands) run(instruction, false);
   return {
     node,
+    replaced: false,
     platform,
+    requestedPlatform,
     ...(baseImage === undefined ? {} : { baseImage }),
     emptyBase,
     start: started.state,
     steps,
+    final: state,
+  };
+}
+
+/**
+ * A stage a named context stands in for, as BuildKit leaves it: the context's image config (or an
+ * empty one) and the environment and directory the context's state takes from it; no PATH default.
+ */
+function replacedStage(node: StageNode, config: ImageConfig | undefined, wanted: Platform): StagePlan {
+  const image: ImageConfig = config
+    ? baseImageConfig(config)
+    : // Go's zero Image: even the rootfs type is empty.
+      {
+        architecture: '',
+        os: '',
+        rootfs: { type: '', diff_ids: [] } as unknown as ImageConfig['rootfs'],
+        config: {},
+      };
+  let env: string[] = [];
+  for (const e of image.config?.Env ?? []) {
+    const eq = e.indexOf('=');
+    env = addStateEnv(env, keyOf(e), eq < 0 ? '' : e.slice(eq + 1));
+  }
+  const platform =
+    config?.os && config.architecture
+      ? {
+          os: config.os,
+          architecture: config.architecture,
+          ...(config.variant ? { variant: config.variant } : {}),
+        }
+      : wanted;
+  const state: StageState = {
+    image,
+    env,
+    workdir: joinDir('/', image.config?.WorkingDir ?? ''),
+    platform,
+    buildArgs: [],
+    cmdSet: false,
+    outline: { args: new Map(), usedArgs: new Set(), secrets: new Map(), ssh: new Map() },
+  };
+  return {
+    node,
+    replaced: true,
+    platform,
+    requestedPlatform: wanted,
+    emptyBase: false,
+    start: state,
+    steps: [],
     final: state,
   };
 }
