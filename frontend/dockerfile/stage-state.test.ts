@@ -108,12 +108,47 @@ describe('stage state: step by step', () => {
       'COPY --from=test / /',
       'FROM --platform=arm64 busybox',
       'COPY --from=build / /',
+      'COPY --from=alpine:3.18 / /',
     ].join('\n');
     const arm: Platform = { os: 'linux', architecture: 'arm', variant: 'v7' };
-    assert.deepEqual(requiredImages({ dockerfile, buildPlatform: amd64, targetPlatform: arm }), [
-      { stage: 0, ref: 'docker.io/library/golang:1.20', platform: amd64 },
-      { stage: 4, ref: 'docker.io/library/busybox:latest', platform: { os: 'linux', architecture: 'arm64' } },
-    ]);
+    const needed = requiredImages({ dockerfile, buildPlatform: amd64, targetPlatform: arm });
+    assert.deepEqual(
+      needed.map(({ stage, use, name, ref, platform, explicitPlatform }) => ({
+        stage,
+        use,
+        name,
+        ref,
+        platform,
+        explicitPlatform,
+      })),
+      [
+        {
+          stage: 0,
+          use: 'base',
+          name: 'golang:1.20',
+          ref: 'docker.io/library/golang:1.20',
+          platform: amd64,
+          explicitPlatform: true,
+        },
+        {
+          stage: 4,
+          use: 'base',
+          name: 'busybox',
+          ref: 'docker.io/library/busybox:latest',
+          platform: { os: 'linux', architecture: 'arm64' },
+          explicitPlatform: true,
+        },
+        {
+          stage: 4,
+          use: 'from',
+          name: 'alpine:3.18',
+          ref: 'docker.io/library/alpine:3.18',
+          platform: arm,
+          explicitPlatform: false,
+        },
+      ],
+    );
+    assert.deepEqual(needed[2]!.location, { start: 9, end: 9 });
     assert.deepEqual(
       requiredImages({ dockerfile, buildPlatform: amd64, target: 'unused' }).map((r) => r.ref),
       ['docker.io/library/alpine:3'],
