@@ -38,6 +38,8 @@ export interface TreeCopierOptions {
 const copyFlags = constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL;
 /** Files up to this size are copied synchronously (see fileSync). */
 const syncCopyLimit = 1 << 20;
+/** A synchronous copy slower than this (ms) switches the copier to asynchronous copies. */
+const syncStallLimit = 10;
 
 /** A directory of the walk whose creation may be delayed until an included entry needs it. */
 interface DirNode {
@@ -82,6 +84,8 @@ export class TreeCopier {
   private readonly fs: TreeIo;
   private failure: unknown;
   private lastYield = performance.now();
+  private pause: Promise<void> | undefined;
+  private syncSlow = false;
 
   constructor(options: TreeCopierOptions) {
     this.opts = options;
@@ -152,7 +156,8 @@ export class TreeCopier {
    */
   private fileSync(e: Entry, dir: DirNode): boolean {
     const st = e.st;
-    if (!st.isFile() || st.nlink > 1 || st.size > syncCopyLimit || !dir.readyDone) return false;
+    if (!st.isFile() || st.nlink > 1 || st.size > syncCopyLimit || !dir.readyDone || this.syncSlow)
+      return false;
     if (this.opts.filter !== undefined && !this.opts.filter.check(e.rel, false, e.filterState).keep)
       return true;
     this.checkpoint();
@@ -164,18 +169,29 @@ export class TreeCopier {
         throw new FileTypeConflictError({ path: this.fs.show(e.target), expected: 'non-directory' });
       else this.fs.run('remove', e.target, () => unlinkSync(e.target));
     }
+    const started = performance.now();
     this.fs.run('copy', e.target, () => copyFileSync(e.src, e.target, copyFlags));
+    // A disk throttling writers makes a synchronous copy stall the whole event loop: from then
+    // on this copy sends data through the thread pool instead.
+    if (performance.now() - started > syncStallLimit) this.syncSlow = true;
     const ids = dir.targetSt === undefined ? undefined : creatorIds(dir.targetSt, st.mode & 0o7777);
     this.fs.run('set metadata of', e.target, () => applyInfo(e.target, st, this.opts.policy, ids));
     copyXattrs(e.src, e.target, this.opts.logger);
     return true;
   }
 
-  /** Lets other work run when synchronous steps have held the event loop for a few milliseconds. */
+  /**
+   * Lets other work run when synchronous steps have held the event loop for a few milliseconds.
+   * All directory loops share one pause and one time budget: resumed together, they would
+   * otherwise each take a full slice before the loop got a turn again.
+   */
   private async yieldSometimes(): Promise<void> {
     if (performance.now() - this.lastYield < 4) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    this.lastYield = performance.now();
+    this.pause ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.pause = undefined;
+      this.lastYield = performance.now();
+    });
+    await this.pause;
   }
 
   /** Creates the non-directory; 'linked' when it became a hardlink to an earlier copy. */
