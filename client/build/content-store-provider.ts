@@ -101,7 +101,7 @@ export class ContentStoreProvider implements SessionProvider {
             .map(([, ingest]) => statusOf(ingest));
           return create(ListStatusesResponseSchema, { statuses });
         }),
-      write: (call: ServerDuplexStream<WriteContentRequest, WriteContentResponse>) => void this.#write(call),
+      write: (call: ServerDuplexStream<WriteContentRequest, WriteContentResponse>) => this.#write(call),
       abort: (call: ServerUnaryCall<{ ref: string }, unknown>, cb: sendUnaryData<unknown>) =>
         this.#unary(cb, async () => {
           await this.#discard(this.#ingestKey(this.#root(call), call.request.ref));
@@ -141,8 +141,8 @@ export class ContentStoreProvider implements SessionProvider {
     return create(InfoSchema, {
       digest,
       size: BigInt(st.size),
-      createdAt: timestampFromMs(st.ctimeMs),
-      updatedAt: timestampFromMs(st.mtimeMs),
+      createdAt: timestampFromMs(Math.floor(st.ctimeMs)),
+      updatedAt: timestampFromMs(Math.floor(st.mtimeMs)),
     });
   }
 
@@ -156,7 +156,7 @@ export class ContentStoreProvider implements SessionProvider {
       call.write(create(ListContentResponseSchema, { info: info.filter((i): i is Info => i !== undefined) }));
       call.end();
     } catch (err) {
-      call.destroy(asGrpc(err));
+      call.emit('error', asGrpc(err));
     }
   }
 
@@ -184,7 +184,7 @@ export class ContentStoreProvider implements SessionProvider {
       }
       call.end();
     } catch (err) {
-      call.destroy(asGrpc(err));
+      call.emit('error', asGrpc(err));
     }
   }
 
@@ -232,54 +232,67 @@ export class ContentStoreProvider implements SessionProvider {
     return ingest;
   }
 
-  async #write(call: ServerDuplexStream<WriteContentRequest, WriteContentResponse>): Promise<void> {
+  #write(call: ServerDuplexStream<WriteContentRequest, WriteContentResponse>): void {
     let root: string;
     try {
       root = this.#root(call);
     } catch (err) {
-      call.destroy(asGrpc(err));
+      call.emit('error', asGrpc(err));
       return;
     }
+    // Requests are handled one at a time, in order. The call is not iterated with `for await`:
+    // leaving such a loop destroys the stream before the status (AlreadyExists…) is sent.
     let ingest: Ingest | undefined;
-    try {
-      for await (const message of call) {
-        const req = message as WriteContentRequest;
-        if (!ingest) {
-          if (!req.ref) throw grpcError(grpcStatus.INVALID_ARGUMENT, 'first message must have a reference');
-          ingest = await this.#open(root, req);
-        }
-        if (req.total > 0n) ingest.total = Number(req.total);
-        if (req.expected) ingest.expected = req.expected;
-        if ((req.action === WriteAction.WRITE || req.action === WriteAction.COMMIT) && req.data.length > 0) {
-          if (Number(req.offset) !== ingest.offset) {
-            throw grpcError(
-              grpcStatus.OUT_OF_RANGE,
-              `write at ${req.offset}, expected offset ${ingest.offset}`,
-            );
-          }
-          await ingest.handle.write(req.data);
-          ingest.hash.update(req.data);
-          ingest.offset += req.data.length;
-          ingest.updatedAt = Date.now();
-        }
-        let digest = '';
-        if (req.action === WriteAction.COMMIT) digest = await this.#commit(root, ingest);
-        call.write(
-          create(WriteContentResponseSchema, {
-            action: req.action,
-            startedAt: timestampFromMs(ingest.startedAt),
-            updatedAt: timestampFromMs(ingest.updatedAt),
-            offset: BigInt(ingest.offset),
-            total: BigInt(ingest.total),
-            digest,
-          }),
-        );
-        if (req.action === WriteAction.COMMIT) break;
+    let finished = false;
+    let chain = Promise.resolve();
+    const finish = (err?: unknown): void => {
+      if (finished) return;
+      finished = true;
+      if (err) call.emit('error', asGrpc(err));
+      else call.end();
+    };
+    const handle = async (req: WriteContentRequest): Promise<void> => {
+      if (finished) return;
+      if (!ingest) {
+        if (!req.ref) throw grpcError(grpcStatus.INVALID_ARGUMENT, 'first message must have a reference');
+        ingest = await this.#open(root, req);
       }
-      call.end();
-    } catch (err) {
-      call.destroy(asGrpc(err));
-    }
+      if (req.total > 0n) ingest.total = Number(req.total);
+      if (req.expected) ingest.expected = req.expected;
+      if ((req.action === WriteAction.WRITE || req.action === WriteAction.COMMIT) && req.data.length > 0) {
+        if (Number(req.offset) !== ingest.offset) {
+          throw grpcError(
+            grpcStatus.OUT_OF_RANGE,
+            `write at ${req.offset}, expected offset ${ingest.offset}`,
+          );
+        }
+        await ingest.handle.write(req.data);
+        ingest.hash.update(req.data);
+        ingest.offset += req.data.length;
+        ingest.updatedAt = Date.now();
+      }
+      const digest = req.action === WriteAction.COMMIT ? await this.#commit(root, ingest) : '';
+      call.write(
+        create(WriteContentResponseSchema, {
+          action: req.action,
+          startedAt: timestampFromMs(ingest.startedAt),
+          updatedAt: timestampFromMs(ingest.updatedAt),
+          offset: BigInt(ingest.offset),
+          total: BigInt(ingest.total),
+          digest,
+        }),
+      );
+      if (req.action === WriteAction.COMMIT) finish();
+    };
+    call.on('data', (req: WriteContentRequest) => {
+      chain = chain.then(() => handle(req)).catch(finish);
+    });
+    call.on('end', () => {
+      chain = chain.then(() => finish());
+    });
+    call.on('error', () => {
+      finished = true;
+    });
   }
 
   async #commit(root: string, ingest: Ingest): Promise<string> {
