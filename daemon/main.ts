@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { loadConfig, usage } from './config.js';
+import { dockerfileFrontend } from '../frontend/index.js';
 import { startDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 
@@ -19,7 +20,9 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ format: config.logFormat, debug: config.debug });
   let daemon;
   try {
-    daemon = await startDaemon(config, logger);
+    daemon = await startDaemon(config, logger, {
+      frontends: new Map([['dockerfile.v0', dockerfileFrontend]]),
+    });
   } catch (err) {
     logger.error((err as Error).message);
     return 1;

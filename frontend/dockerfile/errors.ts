@@ -89,3 +89,65 @@ export function atLines(err: unknown, lines: { start: number; end: number }, pre
     cause: err,
   });
 }
+
+/** Lines of the Dockerfile an error points at, in the shape the daemon turns into BuildKit's `errdefs.Source` detail. */
+export interface ErrorSource {
+  readonly filename: string;
+  /** The whole Dockerfile, as read. */
+  readonly data: Uint8Array;
+  readonly language?: string;
+  readonly ranges: ReadonlyArray<{
+    readonly start: { readonly line: number; readonly character?: number };
+    readonly end: { readonly line: number; readonly character?: number };
+  }>;
+}
+
+/**
+ * A frontend failure with the Dockerfile lines it concerns (a parse error, an unknown instruction,
+ * a base image that cannot be resolved, …): buildctl prints the lines under the message. Same
+ * message and kind as its cause.
+ */
+export class DockerfileSourceError extends Error {
+  readonly kind: ErrorKind;
+  readonly code = 'KILN_DOCKERFILE_SOURCE' as const;
+  readonly source: ErrorSource;
+
+  constructor(opts: { source: ErrorSource; cause: Error & { kind?: ErrorKind } }) {
+    super(opts.cause.message, { cause: opts.cause });
+    this.name = 'DockerfileSourceError';
+    // A DockerfileError only adds lines: the class of what it wraps (an image not found) wins.
+    const inner =
+      opts.cause instanceof DockerfileError ? (opts.cause.cause as { kind?: ErrorKind }) : undefined;
+    this.kind = inner?.kind ?? opts.cause.kind ?? 'invalid-argument';
+    this.source = opts.source;
+  }
+}
+
+/** The Dockerfile (or another file the frontend needs from the client) could not be read. */
+export class DockerfileReadError extends Error {
+  readonly kind: ErrorKind = 'not-found';
+  readonly code = 'KILN_DOCKERFILE_READ' as const;
+  readonly path: string;
+
+  constructor(opts: { path: string; message: string; cause?: unknown }) {
+    super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'DockerfileReadError';
+    this.path = opts.path;
+  }
+}
+
+/**
+ * The caller asked for something this frontend does not do: a frontend capability
+ * (`frontend.caps`), a subrequest (`requestid`), or a kind of named context kiln cannot load yet.
+ */
+export class FrontendUnsupportedError extends Error {
+  readonly kind: ErrorKind = 'unimplemented';
+  readonly code = 'KILN_DOCKERFILE_UNSUPPORTED' as const;
+  readonly what: string;
+
+  constructor(opts: { what: string; message: string }) {
+    super(opts.message);
+    this.name = 'FrontendUnsupportedError';
+    this.what = opts.what;
+  }
+}

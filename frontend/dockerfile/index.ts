@@ -23,6 +23,10 @@
 export {
   BuildOptionError,
   DockerfileError,
+  DockerfileReadError,
+  DockerfileSourceError,
+  type ErrorSource,
+  FrontendUnsupportedError,
   TargetNotFoundError,
   WordExpansionError,
   atLines,
@@ -93,16 +97,9 @@ export {
   stateEnv,
 } from './stage-state.js';
 export { applyInstruction, dispatchInstruction } from './apply-instruction.js';
-export {
-  type BuildPlan,
-  type PlanOptions,
-  type PlannedStep,
-  type RequiredImage,
-  type StagePlan,
-  parsePlatformSpec,
-  planBuild,
-  requiredImages,
-} from './plan.js';
+export { type BuildPlan, type PlanOptions, type PlannedStep, type StagePlan, planBuild } from './plan.js';
+export { parsePlatformSpec } from './plan-prepare.js';
+export { type RequiredImage, neededStages, requiredImages } from './required-images.js';
 export {
   type SubrequestResult,
   describeSubrequests,
@@ -123,3 +120,8 @@ export {
 } from './convert/types.js';
 export { type GitRef, parseGitRef } from './convert/git-ref.js';
 export { pinnedReference } from './convert/image-source.js';
+export { dockerfileFrontend } from './frontend/dockerfile-frontend.js';
+export { type FrontendOptions, checkFrontendCaps, parseFrontendOptions } from './frontend/options.js';
+export { type LoadedDockerfile, loadDockerfile } from './frontend/load-dockerfile.js';
+export { type NamedContextLookup, namedContextLookup, parseImageConfig } from './frontend/named-contexts.js';
+export { type ConversionInputs, resolveConversionInputs } from './frontend/resolve-inputs.js';

@@ -1,21 +1,12 @@
-import {
-  type ImageConfig,
-  type Platform,
-  formatReference,
-  normalizePlatform,
-  parsePlatform,
-  parseReference,
-} from '../../oci/index.js';
-import { type MetaArgs, argsToEnv, platformArgs, resolveMetaArgs } from './build-args.js';
-import { BuildOptionError, atLines } from './errors.js';
-import { goQuote } from './go-text.js';
-import { type StageGraph, type StageNode, buildStageGraph } from './instructions/stage-graph.js';
+import type { ImageConfig, Platform } from '../../oci/index.js';
+import type { MetaArgs } from './build-args.js';
+import { atLines } from './errors.js';
+import type { StageGraph, StageNode } from './instructions/stage-graph.js';
 import { parseInstruction } from './instructions/parse-instruction.js';
-import { parseStages } from './instructions/stages.js';
-import type { Dockerfile, Instruction, LineRange } from './instructions/types.js';
+import type { Dockerfile, Instruction } from './instructions/types.js';
 import type { ParseResult } from './parser/node.js';
 import { parseDockerfile } from './parser/parser.js';
-import { ShellLexer } from './shell-lexer.js';
+import { imageRef, prepare, stagePlatform } from './plan-prepare.js';
 import { dispatchInstruction } from './apply-instruction.js';
 import { baseImageConfig } from './image-config.js';
 import {
@@ -92,160 +83,12 @@ export interface BuildPlan {
   readonly image: ImageConfig;
 }
 
-const knownOS = new Set(
-  'aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 solaris windows zos'.split(
-    ' ',
-  ),
-);
-
-/** containerd's platforms.Parse: a lone OS takes the default architecture, a lone word otherwise is an architecture. */
-export function parsePlatformSpec(spec: string, defaults: Platform): Platform {
-  if (!spec.includes('/')) {
-    const word = spec.toLowerCase();
-    if (knownOS.has(word)) return normalizePlatform({ os: word, architecture: defaults.architecture });
-    return normalizePlatform({ os: defaults.os, architecture: word });
-  }
-  return parsePlatform(spec);
-}
-
-function sourceDateEpoch(buildArgs: ReadonlyMap<string, string>): number | undefined {
-  const v = buildArgs.get('SOURCE_DATE_EPOCH');
-  if (v === undefined || v === '') return undefined;
-  if (!/^[+-]?\d+$/.test(v)) {
-    throw new BuildOptionError({
-      option: 'build-arg:SOURCE_DATE_EPOCH',
-      value: v,
-      message: `invalid SOURCE_DATE_EPOCH: ${v}: strconv.ParseInt: parsing ${goQuote(v)}: invalid syntax`,
-    });
-  }
-  return Number(v);
-}
-
 function parseTrigger(trigger: string, node: StageNode): Instruction {
   const nodes = parseDockerfile(trigger).nodes;
   if (nodes.length !== 1) throw new Error('onbuild trigger should be a single expression');
   const instruction = parseInstruction(nodes[0]!);
   if (instruction.kind === 'from') throw new Error('*instructions.Stage is not a command type');
   return { ...instruction, location: node.stage.location };
-}
-
-/** Parses and resolves everything that needs no base image config. */
-function prepare(opts: Omit<PlanOptions, 'resolveImage'>) {
-  const parsed =
-    typeof opts.dockerfile === 'object' && 'nodes' in opts.dockerfile
-      ? opts.dockerfile
-      : parseDockerfile(opts.dockerfile);
-  const dockerfile = parseStages(parsed);
-  const buildArgs = opts.buildArgs ?? new Map<string, string>();
-  const lexer = new ShellLexer({ escapeToken: parsed.escapeToken });
-  const targetPlatform = opts.targetPlatform ?? opts.buildPlatform;
-  const platform = platformArgs({ buildPlatform: opts.buildPlatform, targetPlatform, buildArgs });
-  const metaArgs = resolveMetaArgs({
-    metaArgs: dockerfile.metaArgs,
-    platformArgs: platform,
-    buildArgs,
-    lexer,
-  });
-  const graph = buildStageGraph(dockerfile, {
-    lexer,
-    metaEnv: argsToEnv(metaArgs.values),
-    ...(opts.target ? { target: opts.target } : {}),
-  });
-  const epoch = sourceDateEpoch(buildArgs);
-  const context: StageContext = {
-    lexer,
-    metaArgs: metaArgs.values,
-    metaArgInfos: metaArgs.infos,
-    buildArgs,
-    targetPlatform,
-    ...(epoch === undefined ? {} : { epoch }),
-  };
-  return { parsed, dockerfile, metaArgs, graph, context };
-}
-
-/** The platform FROM --platform asks for, parsed (undefined when the FROM line has none). */
-function stagePlatform(node: StageNode, buildPlatform: Platform): Platform | undefined {
-  if (node.platform === undefined) return undefined;
-  try {
-    return parsePlatformSpec(node.platform, buildPlatform);
-  } catch (err) {
-    throw atLines(err, node.stage.location, `failed to parse platform ${node.platform}: `);
-  }
-}
-
-/** The normalised reference of an image name (`docker.io/library/alpine:latest`). */
-function imageRef(name: string, location: LineRange): string {
-  try {
-    return formatReference(parseReference(name));
-  } catch (err) {
-    throw atLines(err, location, `failed to parse stage name ${goQuote(name)}: `);
-  }
-}
-
-/** An image a build needs: a stage's base, or the source of `COPY --from` / `RUN --mount=from=`. */
-export interface RequiredImage {
-  /** The stage that uses it (for a base image: the stage it starts). */
-  readonly stage: number;
-  /** `base` for FROM, `from` for COPY --from and RUN --mount from= naming no stage. */
-  readonly use: 'base' | 'from';
-  /** The name as written (meta ARGs expanded): named contexts and error messages use it. */
-  readonly name: string;
-  /** The normalised reference with a tag (`docker.io/library/alpine:latest`). */
-  readonly ref: string;
-  readonly platform: Platform;
-  /** FROM --platform chose the platform (no detection from the image's config). */
-  readonly explicitPlatform: boolean;
-  /** Lines of the instruction that names it. */
-  readonly location: LineRange;
-}
-
-/**
- * The images a build of these options needs, in stage order: the base images `planBuild` will
- * pass to `resolveImage`, then (per stage) the images `COPY --from` and `RUN --mount=from=` name,
- * so phase 2 can fetch their configs (in parallel, with its signal) before planning. Only stages
- * the target needs are listed, and never `scratch`. Throws like planBuild does before it resolves
- * anything.
- */
-export function requiredImages(opts: Omit<PlanOptions, 'resolveImage'>): RequiredImage[] {
-  const { graph, context } = prepare(opts);
-  const out: RequiredImage[] = [];
-  for (const index of [...graph.order].sort((a, b) => a - b)) {
-    const node = graph.nodes[index]!;
-    if (node.baseStage === undefined && node.baseName !== 'scratch' && !opts.replacedStages?.has(index)) {
-      const platform = stagePlatform(node, opts.buildPlatform);
-      out.push({
-        stage: index,
-        use: 'base',
-        name: node.baseName,
-        ref: imageRef(node.baseName, node.stage.location),
-        platform: platform ?? context.targetPlatform,
-        explicitPlatform: platform !== undefined,
-        location: node.stage.location,
-      });
-    }
-    for (const name of node.images) {
-      if (name === 'scratch') continue;
-      const location = usedAt(node, name);
-      out.push({
-        stage: index,
-        use: 'from',
-        name,
-        ref: imageRef(name, location),
-        platform: context.targetPlatform,
-        explicitPlatform: false,
-        location,
-      });
-    }
-  }
-  return out;
-}
-
-function usedAt(node: StageNode, name: string): LineRange {
-  for (const cmd of node.stage.commands) {
-    if (cmd.kind === 'copy' && cmd.from === name) return cmd.location;
-    if (cmd.kind === 'run' && cmd.mounts.some((m) => m.from === name)) return cmd.location;
-  }
-  return node.stage.location;
 }
 
 /**
