@@ -45,12 +45,12 @@ const deviations: Record<string, Deviation> = {
     patch: (l) => l.map((e) => (e.path === '/on.txt' ? { ...e, uid: 1234, gid: 1234 } : e)),
   },
   'rm-notfound': {
-    why: 'a missing path fails without allowNotFound (BuildKit ≥ v0.12)',
+    why: 'a missing path fails without allowNotFound (as later BuildKit does)',
     error: FilePathNotFoundError,
   },
   'rm-notfound-parent': { why: 'as rm-notfound', error: FilePathNotFoundError },
   'unpack-owner': {
-    why: 'an owner applies to unpacked entries too (BuildKit ≥ v0.12)',
+    why: 'an owner applies to unpacked entries too (as later BuildKit does)',
     patch: (l) => l.map((e) => (e.path.startsWith('/u/') ? { ...e, uid: 7, gid: 8 } : e)),
   },
 };

@@ -11,7 +11,7 @@ import { resolveInRoot } from './root-path.js';
 import { nsToSeconds } from './timestamp.js';
 
 /**
- * FileActionSymlink (BuildKit ≥ v0.16): creates a link at `newpath` (resolved in the root, links
+ * FileActionSymlink (later BuildKit; not in v0.11.6): creates a link at `newpath` (resolved in the root, links
  * followed inside it) whose target is `oldpath`, stored verbatim; an existing entry there fails with
  * FileTypeConflictError. Owner and time apply to the link itself.
  */

@@ -16,7 +16,7 @@ export interface UnpackRequest {
   readonly src: string;
   /** The destination directory in the writable tree (created if missing). */
   readonly dest: string;
-  /** Applied to every entry when set (BuildKit ≥ v0.12; v0.11.6 kept the archive's owners). */
+  /** Applied to every entry when set (as later BuildKit does; v0.11.6 kept the archive's owners). */
   readonly owner: Owner | undefined;
   /** For the destination directories created on the way. */
   readonly time: number | undefined;
