@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from './errors.js';
+import { parseDiskSize, parseDuration, type DiskSize } from './units.js';
 
 export type SnapshotterKind = 'auto' | 'overlayfs' | 'native';
 export type NetworkMode = 'host' | 'none';
@@ -20,6 +21,20 @@ export interface TlsConfig {
   readonly ca?: string;
 }
 
+/** One garbage-collection rule, as `[[worker.oci.gcpolicy]]` in buildkitd.toml. */
+export interface GcPolicy {
+  readonly all: boolean;
+  readonly filters: readonly string[];
+  /** Records unused for less than this are kept (ms; 0 = no age rule). */
+  readonly keepDurationMs: number;
+  /** Never prune below this much (BuildKit's keepBytes / reservedSpace). */
+  readonly reservedSpace?: DiskSize;
+  /** Prune until at most this much is used. */
+  readonly maxUsedSpace?: DiskSize;
+  /** Prune until the disk has at least this much free. */
+  readonly minFreeSpace?: DiskSize;
+}
+
 /** Everything kilnd is configured with, after the TOML file and the flags are merged. */
 export interface KilndConfig {
   readonly root: string;
@@ -35,7 +50,18 @@ export interface KilndConfig {
     readonly platforms?: readonly string[];
     readonly networkMode: NetworkMode;
     readonly runtime: string;
+    /** Background garbage collection (default on). */
+    readonly gc: boolean;
+    /** The rules, in order; empty means BuildKit's defaults (see defaultGcPolicies). */
+    readonly gcPolicies: readonly GcPolicy[];
+    /** `gckeepstorage`: the budget the default rules use. */
+    readonly gcKeepStorage?: DiskSize;
   };
+  readonly history: { readonly maxAgeMs: number; readonly maxEntries: number };
+  /** Where to serve metrics, health and (later) the build view over HTTP; off when absent. */
+  readonly debugAddress?: string;
+  /** How long SIGTERM waits for running builds before cancelling them. */
+  readonly shutdownTimeoutMs: number;
   readonly registries: Readonly<Record<string, RegistryHostConfig>>;
   readonly insecureEntitlements: readonly Entitlement[];
   /** Keys in the file kiln does not know; logged at start-up. */
@@ -97,6 +123,27 @@ class TableReader {
       : this.#fail(key, `an integer ≥ ${min}`);
   }
 
+  size(key: string): DiskSize | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    return (
+      parseDiskSize(v) ?? this.#fail(key, 'a size in bytes, a size with a unit (512MB) or a percentage (10%)')
+    );
+  }
+
+  duration(key: string): number | undefined {
+    const v = this.#get(key);
+    if (v === undefined) return undefined;
+    return parseDuration(v) ?? this.#fail(key, 'seconds or a duration such as 48h');
+  }
+
+  tableList(key: string): TableReader[] {
+    const v = this.#get(key);
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || !v.every(isTable)) this.#fail(key, 'an array of tables ([[…]])');
+    return (v as Table[]).map((t, i) => new TableReader(t, `${this.#prefix}${key}[${i}].`, this.#unknown));
+  }
+
   strings(key: string): string[] | undefined {
     const v = this.#get(key);
     if (v === undefined) return undefined;
@@ -151,6 +198,8 @@ function parseEntitlements(key: string, values: readonly string[]): Entitlement[
 
 interface FileSettings {
   root?: string;
+  debugAddress?: string;
+  history: { maxAgeMs?: number; maxEntries?: number };
   debug?: boolean;
   addresses?: string[];
   grpc: KilndConfig['grpc'];
@@ -180,6 +229,30 @@ export function parseConfigFile(text: string, path: string): FileSettings {
   }
   const worker = top.table('worker');
   const oci = worker.table('oci');
+  const gcPolicies = oci.tableList('gcpolicy').map((policy): GcPolicy => {
+    // v0.11's keepBytes caps what is kept; newer configs split it into reservedSpace (a floor)
+    // and maxUsedSpace (the cap).
+    const keepBytes = policy.size('keepBytes');
+    const reserved = policy.size('reservedSpace');
+    const maxUsed = policy.size('maxUsedSpace') ?? keepBytes;
+    const minFree = policy.size('minFreeSpace');
+    const parsed: GcPolicy = compact({
+      all: policy.bool('all') ?? false,
+      filters: policy.strings('filters') ?? [],
+      keepDurationMs: policy.duration('keepDuration') ?? 0,
+      reservedSpace: reserved,
+      maxUsedSpace: maxUsed,
+      minFreeSpace: minFree,
+    });
+    policy.finish();
+    return parsed;
+  });
+  const historyTable = top.table('history');
+  const history = compact({
+    maxAgeMs: historyTable.duration('maxAge'),
+    maxEntries: historyTable.int('maxEntries', 0),
+  });
+  historyTable.finish();
   const registries: Record<string, RegistryHostConfig> = {};
   for (const [host, reg] of top.tables('registry')) {
     registries[host] = compact({
@@ -191,7 +264,13 @@ export function parseConfigFile(text: string, path: string): FileSettings {
     reg.finish();
   }
   const settings: FileSettings = {
-    ...compact({ root: top.string('root'), debug: top.bool('debug'), addresses: grpc.strings('address') }),
+    ...compact({
+      root: top.string('root'),
+      debug: top.bool('debug'),
+      addresses: grpc.strings('address'),
+      debugAddress: grpc.string('debugAddress'),
+    }),
+    history,
     grpc: compact({
       uid: grpc.int('uid'),
       gid: grpc.int('gid'),
@@ -203,6 +282,9 @@ export function parseConfigFile(text: string, path: string): FileSettings {
       platforms: oci.strings('platforms'),
       networkMode: oci.oneOf<NetworkMode>('networkMode', ['host', 'none']),
       runtime: oci.string('binary'),
+      gc: oci.bool('gc'),
+      gcKeepStorage: oci.size('gckeepstorage'),
+      gcPolicies: gcPolicies.length > 0 ? gcPolicies : undefined,
     }),
     registries,
     insecureEntitlements: parseEntitlements(
@@ -236,6 +318,7 @@ export const usage = `Usage: kilnd [options]
                           allow network.host or security.insecure when a build asks (repeatable)
   --tlscert FILE --tlskey FILE [--tlscacert FILE]
                           TLS for tcp:// listeners (a CA makes it mutual TLS)
+  --debugaddr ADDRESS     serve metrics and health over HTTP (e.g. 127.0.0.1:6060)
   --debug                 debug logging
   --log-format text|json  log format (default text)
   -h, --help              this help
@@ -256,6 +339,7 @@ export async function loadConfig(argv: readonly string[]): Promise<KilndConfig> 
       tlscacert: { type: 'string' },
       debug: { type: 'boolean' },
       'log-format': { type: 'string' },
+      debugaddr: { type: 'string' },
     },
     strict: true,
   });
@@ -284,7 +368,17 @@ export async function loadConfig(argv: readonly string[]): Promise<KilndConfig> 
       snapshotter: snapshotter as SnapshotterKind,
       networkMode: file.worker.networkMode ?? 'host',
       runtime: file.worker.runtime ?? 'runc',
+      gc: file.worker.gc ?? true,
+      gcPolicies: file.worker.gcPolicies ?? [],
     },
+    history: {
+      maxAgeMs: file.history.maxAgeMs ?? 48 * 3600 * 1000,
+      maxEntries: file.history.maxEntries ?? 50,
+    },
+    ...((values['debugaddr'] ?? file.debugAddress)
+      ? { debugAddress: values['debugaddr'] ?? file.debugAddress }
+      : {}),
+    shutdownTimeoutMs: 10 * 60 * 1000,
     registries: file.registries,
     insecureEntitlements: values['allow-insecure-entitlement']
       ? parseEntitlements('--allow-insecure-entitlement', values['allow-insecure-entitlement'])
@@ -306,7 +400,7 @@ async function readConfigFile(path: string, explicit: boolean): Promise<FileSett
     text = await readFile(path, 'utf8');
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && !explicit) {
-      return { grpc: {}, worker: {}, registries: {}, unknownKeys: [] };
+      return { grpc: {}, worker: {}, history: {}, registries: {}, unknownKeys: [] };
     }
     throw new ConfigError('--config', `cannot read ${path}: ${(cause as Error).message}`, { cause });
   }

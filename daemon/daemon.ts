@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { LocalContentStore } from '../content/index.js';
-import { Exporters } from '../exporters/index.js';
+import { CacheExporter, CacheImporter, Exporters } from '../exporters/index.js';
 import { RuncExecutor } from '../executor/index.js';
 import { llbCaps } from '../llb/index.js';
 import { parsePlatform, platformRank, type Platform } from '../oci/index.js';
@@ -41,6 +41,8 @@ import { deferredService } from './deferred-service.js';
 import { openDatabase } from './database.js';
 import { ConfigError } from './errors.js';
 import { gatewayService } from './gateway-service.js';
+import { defaultBudget, defaultGcPolicies, GarbageCollector } from './gc.js';
+import { internalStorage } from './internal-storage.js';
 import { healthService } from './health-service.js';
 import { toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
@@ -124,6 +126,7 @@ export async function startDaemon(
     healthService(() => serving) as UntypedServiceImplementation,
   );
   try {
+    for (const address of config.addresses) server.check(address);
     for (const address of config.addresses) await server.listen(address);
   } catch (err) {
     await server.close(0);
@@ -206,21 +209,46 @@ export async function startDaemon(
         logger: logger.child({ component: 'ops' }),
       }),
     });
-    const history = new BuildHistory({ db });
+    const history = new BuildHistory({
+      db,
+      maxAgeMs: config.history.maxAgeMs,
+      maxEntries: config.history.maxEntries,
+    });
+    const cacheExporter = new CacheExporter({
+      sessions,
+      snapshotter,
+      content,
+      registries,
+      cacheMounts,
+      defaultPlatform: platforms[0]!,
+      logger: logger.child({ component: 'cache' }),
+    });
     const controller = new BuildController({
       history,
       jobs,
       scheduler,
       allowedEntitlements: new Set(config.insecureEntitlements),
       logger: logger.child({ component: 'controller' }),
-      exporter: new Exporters({
+      // Inline cache and lazy (remote-cache) results are handled around the outputs.
+      exporter: cacheExporter.outputs(
+        new Exporters({
+          sessions,
+          access,
+          snapshotter,
+          content,
+          registries,
+          defaultPlatform: platforms[0]!,
+          logger: logger.child({ component: 'exporters' }),
+        }),
+      ),
+      cacheExporter,
+      cacheImporter: new CacheImporter({
         sessions,
-        access,
         snapshotter,
         content,
         registries,
-        defaultPlatform: platforms[0]!,
-        logger: logger.child({ component: 'exporters' }),
+        cacheMounts,
+        logger: logger.child({ component: 'cache' }),
       }),
       gateway: {
         loadDefinition: (definition) => loadDefinition(definition),
@@ -236,8 +264,28 @@ export async function startDaemon(
       cacheMounts,
       records,
       inUse: () => scheduler.snapshotsInUse(),
+      extra: internalStorage({ root, content }),
       logger: logger.child({ component: 'storage' }),
     });
+    if (config.worker.gc) {
+      const gc = new GarbageCollector({
+        storage,
+        root,
+        policies:
+          config.worker.gcPolicies.length > 0
+            ? config.worker.gcPolicies
+            : defaultGcPolicies(config.worker.gcKeepStorage ?? (await defaultBudget(root))),
+        logger: logger.child({ component: 'gc' }),
+      });
+      const unsubscribe = history.subscribe((event) => {
+        if (event.type === 'complete') gc.schedule();
+      });
+      gc.start();
+      cleanups.push(() => {
+        unsubscribe();
+        gc.stop();
+      });
+    }
     const repaired = await storage.reconcile();
     if (repaired.snapshots + repaired.records > 0)
       logger.info(repaired, 'removed leftovers of an earlier run');

@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   });
-  await daemon.stop(10_000);
+  await daemon.stop(config.shutdownTimeoutMs);
   logger.info('stopped');
   return 0;
 }

@@ -46,7 +46,21 @@ export class ApiServer {
     this.#server.addService(definition, implementation);
   }
 
+  /** Refuses, before anything listens, an address this server could not serve. */
+  check(address: string): void {
+    if (address.startsWith('tcp://') && !this.#options.tls) {
+      throw new ListenError(
+        address,
+        'TCP listeners need TLS: set [grpc.tls] cert and key, or --tlscert/--tlskey',
+      );
+    }
+    if (!address.startsWith('unix://') && !address.startsWith('tcp://')) {
+      throw new ListenError(address, 'expected unix:///path or tcp://host:port');
+    }
+  }
+
   async listen(address: string): Promise<void> {
+    this.check(address);
     if (address.startsWith('unix://')) return this.#listenUnix(address, address.slice('unix://'.length));
     if (address.startsWith('tcp://')) return this.#listenTcp(address, address.slice('tcp://'.length));
     throw new ListenError(address, 'expected unix:///path or tcp://host:port');

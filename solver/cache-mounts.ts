@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { digestHex, sha256 } from '../oci/index.js';
@@ -12,6 +12,13 @@ export interface CacheMountLease {
   readonly created: boolean;
   release(): void;
 }
+
+/**
+ * Fills a cache directory `acquire` has just created (an imported cache mount, restored before
+ * the first step that uses it). Resolves true when it filled `dir`, false to leave it to the next
+ * seeder. A seeder that throws leaves an empty directory behind: a cache is only an optimisation.
+ */
+export type CacheMountSeeder = (id: string, dir: string, signal?: AbortSignal) => Promise<boolean>;
 
 interface Slot {
   users: number;
@@ -27,6 +34,9 @@ interface Slot {
 export class CacheMounts {
   readonly #root: string;
   readonly #slots = new Map<string, Slot>();
+  readonly #seeders = new Set<CacheMountSeeder>();
+  /** Directories being seeded: other users of the id wait for the contents. */
+  readonly #seeding = new Map<string, Promise<void>>();
   readonly #touch: Database.Statement<[string, string, number, number]>;
   readonly #all: Database.Statement<[], CacheMountRow>;
   readonly #delete: Database.Statement<[string]>;
@@ -68,6 +78,19 @@ export class CacheMounts {
         throw err;
       }
     }
+    try {
+      if (created && this.#seeders.size > 0) {
+        const seeding = this.#seed(id, dir, signal).finally(() => this.#seeding.delete(name));
+        this.#seeding.set(name, seeding);
+        await seeding;
+      } else {
+        await this.#seeding.get(name);
+      }
+    } catch (err) {
+      slot.users--;
+      slot.waiters.shift()?.();
+      throw err;
+    }
     const now = Date.now();
     this.#touch.run(dir, id, now, now);
     let released = false;
@@ -81,6 +104,31 @@ export class CacheMounts {
         slot.waiters.shift()?.();
       },
     };
+  }
+
+  /**
+   * Registers a seeder, asked (in registration order) to fill each directory `acquire` creates
+   * from then on; the returned function unregisters it. Directories that exist are never seeded.
+   */
+  addSeeder(seeder: CacheMountSeeder): () => void {
+    this.#seeders.add(seeder);
+    return () => {
+      this.#seeders.delete(seeder);
+    };
+  }
+
+  async #seed(id: string, dir: string, signal: AbortSignal | undefined): Promise<void> {
+    for (const seeder of [...this.#seeders]) {
+      try {
+        if (await seeder(id, dir, signal)) return;
+      } catch {
+        // A half-restored cache is worse than none: start empty (also when the step was cancelled).
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { mode: 0o755 });
+        signal?.throwIfAborted();
+        return;
+      }
+    }
   }
 
   /** Every cache mount directory kiln keeps, least recently used first. */

@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { Definition } from '../proto/gen/pb/ops_pb.js';
+import type { Definition, Op } from '../proto/gen/pb/ops_pb.js';
 import { SolveRequestError } from './errors.js';
 import { stepCounts, type BuildHistory } from './history.js';
 import { JobGateway, type GatewayServices } from './gateway.js';
@@ -40,6 +40,8 @@ export interface BuiltVertex {
   readonly name: string;
   readonly keys: readonly string[];
   readonly refs: readonly ResultRef[];
+  /** The step's LLB op (cache export reads which cache mounts a build uses from it). */
+  readonly op?: Op;
 }
 
 /** Exports the build cache (`--export-cache`); returns exporter-response entries (`cache.manifest`). */

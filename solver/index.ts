@@ -32,7 +32,11 @@ export { JobRegistry } from './job-registry.js';
 export { toOpView, type LlbOpView } from './llb-view.js';
 export {
   emptyRef,
+  materialized,
+  snapshotOf,
   type CacheMap,
+  type LazyLayers,
+  type RemoteCache,
   type DepSpec,
   type OpContext,
   type ResultRef,
@@ -57,7 +61,7 @@ export {
 } from './scheduler.js';
 export { SnapshotAccess } from './snapshot-access.js';
 export { SyntheticVertex } from './synthetic-vertex.js';
-export { CacheMounts, type CacheSharing } from './cache-mounts.js';
+export { CacheMounts, type CacheMountSeeder, type CacheSharing } from './cache-mounts.js';
 export { ChecksumMemo } from './checksum.js';
 export { SnapshotChecksums } from './content-checksums.js';
 export { loadDefinition } from './definition-loader.js';

@@ -118,9 +118,13 @@ export class Scheduler {
   }
 
   /** The settled vertices a job contains, with their keys and results (for cache export). */
-  outcomesOf(
-    job: SchedulerJob,
-  ): Array<{ digest: string; name: string; keys: readonly string[]; refs: readonly ResultRef[] }> {
+  outcomesOf(job: SchedulerJob): Array<{
+    digest: string;
+    name: string;
+    keys: readonly string[];
+    refs: readonly ResultRef[];
+    op: LlbOpView['op'];
+  }> {
     const state = this.#jobs.get(job);
     if (!state) return [];
     const out = [];
@@ -132,6 +136,7 @@ export class Scheduler {
           name: vertex.view.name,
           keys: s.outcome.keys,
           refs: s.outcome.refs,
+          op: vertex.view.op,
         });
       }
     }

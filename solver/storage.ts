@@ -98,6 +98,12 @@ export class StorageManager {
       records: TreeRecordStore;
       /** Snapshots running builds hold. */
       inUse: () => ReadonlySet<string>;
+      /** Other things kiln keeps (content blobs, its database), listed as `internal` records. */
+      extra?: {
+        records(): Promise<StorageRecord[]>;
+        /** Frees what a record stands for; false when it cannot be removed. */
+        remove(record: StorageRecord): Promise<boolean>;
+      };
       logger?: Logger;
     },
   ) {}
@@ -187,6 +193,7 @@ export class StorageManager {
   }
 
   async #remove(record: StorageRecord): Promise<boolean> {
+    if (record.recordType === 'internal') return (await this.deps.extra?.remove(record)) ?? false;
     if (record.recordType === 'exec.cachemount') {
       if (!this.deps.cacheMounts.forget(record.id)) return false;
       await rm(record.id, { recursive: true, force: true });
@@ -264,6 +271,6 @@ export class StorageManager {
         shared: false,
       })),
     );
-    return [...bySnapshot.values(), ...mounts];
+    return [...bySnapshot.values(), ...mounts, ...((await this.deps.extra?.records()) ?? [])];
   }
 }

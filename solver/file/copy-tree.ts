@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { copyFile, link, lstat, readlink, rm, symlink, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { FilterState, PathFilter } from '../../llb/patterns.js';
+import type { FilterState, PathFilter } from '../../llb/index.js';
 import { FileActionCanceledError, FileTypeConflictError } from './errors.js';
 import { type InfoPolicy, applyInfo, applyTimes, copyXattrs, creatorIds } from './file-info.js';
 import { Limiter } from './limiter.js';

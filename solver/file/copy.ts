@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Logger } from 'pino';
-import { PathFilter } from '../../llb/patterns.js';
+import { PathFilter } from '../../llb/index.js';
 import type { FileActionCopy } from '../../proto/gen/pb/ops_pb.js';
 import { TreeCopier } from './copy-tree.js';
 import { FilePathNotFoundError, InvalidFileActionError, WildcardNoMatchError } from './errors.js';
