@@ -38,3 +38,4 @@ export { buildInfo, imageResponse } from './response.js';
 export type { ExportProgress } from './progress.js';
 export { treeMembers, treeTar, type TreeTarOptions } from './tree-tar.js';
 export { outputTrees, withResultTar, type OutputTree } from './local.js';
+export * from './cache/index.js';

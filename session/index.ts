@@ -57,3 +57,4 @@ export {
 export { getSecret } from './secrets.js';
 export { type AgentForward, checkAgent, forwardSSHAgent } from './ssh.js';
 export { bytesMessageCodec } from './wire-codec.js';
+export { ContentClient, contentStoreIdKey, type ClientContentInfo } from './content-client.js';

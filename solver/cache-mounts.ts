@@ -71,8 +71,15 @@ export class CacheMounts {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         await mkdir(this.#root, { recursive: true, mode: 0o711 });
-        await mkdir(dir, { mode: 0o755 });
-        created = true;
+        // Concurrent first users of an id both land here: one of them creates it.
+        created = await mkdir(dir, { mode: 0o755 }).then(
+          () => true,
+          (e: NodeJS.ErrnoException) => {
+            if (e.code === 'EEXIST') return false;
+            slot.users--;
+            throw e;
+          },
+        );
       } else if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         slot.users--;
         throw err;

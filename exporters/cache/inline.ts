@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import type { ContentStore } from '../../content/index.js';
+import type { Platform } from '../../oci/index.js';
+import {
+  materialized,
+  type BuildResult,
+  type BuiltVertex,
+  type ExporterRequest,
+  type ExportRunner,
+  type Job,
+  type ResultRef,
+} from '../../solver/index.js';
+import { parseImageOptions } from '../attributes.js';
+import { asVertex } from '../context.js';
+import { goTime } from '../go-json.js';
+import { defaultImageConfig } from '../image-config.js';
+import type { LayerExporter } from '../layers.js';
+import { platformMetadata, resultPlatforms } from '../platforms.js';
+import { marshalRecords, type CacheRecord } from './cache-config.js';
+import { positionOn, type ChainLayer } from './chains.js';
+
+/** The image config key BuildKit keeps an inline cache under (base64 of the records array). */
+export const inlineCacheKey = 'moby.buildkit.cache.v0';
+
+const imageLike = new Set(['image', 'oci', 'docker']);
+const leaseLifetimeMs = 24 * 60 * 60 * 1000;
+
+export interface CacheOutputsOptions {
+  /** The daemon's outputs (image, oci, docker, local, tar). */
+  readonly exporter: ExportRunner;
+  readonly layers: LayerExporter;
+  readonly content: ContentStore;
+  readonly defaultPlatform: Platform;
+  /** The build's settled steps (known once the cache export has started). */
+  readonly build: (job: Job) => Promise<{ readonly vertices: readonly BuiltVertex[] }>;
+}
+
+/**
+ * Wraps the daemon's outputs for what remote caches need of them. Results still lazy (every step
+ * came from an imported cache) are fetched first, since the exporters read snapshots. With
+ * `--export-cache type=inline`, image-like outputs get the cache records of the steps on their
+ * chain in their image config (`moby.buildkit.cache.v0`), layer indexes counting the image's own
+ * layers, which are computed here with the output's layer options (and then reused by it).
+ */
+export class CacheOutputs implements ExportRunner {
+  readonly #options: CacheOutputsOptions;
+
+  constructor(options: CacheOutputsOptions) {
+    this.#options = options;
+  }
+
+  async export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
+    let ready = await materializedResult(result, job.signal);
+    if (imageLike.has(request.type) && job.options.cacheExports.some((e) => e.type === 'inline')) {
+      ready = await asVertex(job, 'preparing layers for inline cache', () =>
+        this.#inline(request, ready, job),
+      );
+    }
+    return this.#options.exporter.export(request, ready, job);
+  }
+
+  async #inline(request: ExporterRequest, result: BuildResult, job: Job): Promise<BuildResult> {
+    const { layers, content, defaultPlatform } = this.#options;
+    const image = parseImageOptions(request.attrs, {
+      defaultOci: request.type === 'oci',
+      frontendAttrs: job.options.frontendAttrs,
+      metadata: result.metadata,
+    });
+    const lease = `kiln-cache-inline-${job.ref}-${randomBytes(4).toString('hex')}`;
+    await content.createLease(lease, { expiresAt: new Date(Date.now() + leaseLifetimeMs) });
+    const policy = {
+      compression: image.compression,
+      level: image.level,
+      force: image.force,
+      oci: image.oci,
+      epoch: image.rewriteTimestamp ? image.epoch : undefined,
+      lease,
+      signal: job.signal,
+    };
+    const { vertices } = await this.#options.build(job);
+    const { multi, entries } = resultPlatforms(result, defaultPlatform);
+    const metadata = new Map(result.metadata);
+    for (const entry of entries) {
+      if (entry.ref.snapshot === undefined) continue;
+      const chain: ChainLayer[] = await layers.layers(entry.ref.snapshot, policy);
+      const records = inlineRecords(vertices, chain);
+      if (records.length === 0) continue;
+      const raw = platformMetadata(result.metadata, 'containerimage.config', entry.id);
+      const text =
+        raw && raw.length > 0 ? Buffer.from(raw).toString('utf8') : defaultImageConfig(entry.platform);
+      const config = JSON.parse(text) as Record<string, unknown>;
+      config[inlineCacheKey] = marshalRecords(records).toString('base64');
+      metadata.set(
+        multi ? `containerimage.config/${entry.id}` : 'containerimage.config',
+        Buffer.from(JSON.stringify(config)),
+      );
+    }
+    return { ...result, metadata };
+  }
+}
+
+/** Records of the steps whose results are prefixes of the image chain, by digest. */
+export function inlineRecords(vertices: readonly BuiltVertex[], chain: readonly ChainLayer[]): CacheRecord[] {
+  const records = new Map<string, CacheRecord>();
+  for (const v of vertices) {
+    v.keys.forEach((key, i) => {
+      const at = positionOn(v.refs[i]!, chain);
+      if (at === undefined || records.has(key)) return;
+      records.set(key, { digest: key, results: [{ layer: at, createdAt: goTime(chain[at]!.createdAt) }] });
+    });
+  }
+  return [...records.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+}
+
+/** The result with lazy refs fetched (exporters read snapshots). */
+async function materializedResult(result: BuildResult, signal: AbortSignal): Promise<BuildResult> {
+  const lazy = (r: ResultRef | undefined): boolean => r?.snapshot === undefined && r?.lazy !== undefined;
+  if (!lazy(result.ref) && ![...(result.refs?.values() ?? [])].some(lazy)) return result;
+  const ref = result.ref ? await materialized(result.ref, signal) : undefined;
+  const refs = result.refs
+    ? new Map(
+        await Promise.all(
+          [...result.refs].map(async ([k, r]) => [k, await materialized(r, signal)] as const),
+        ),
+      )
+    : undefined;
+  return { ...result, ...(ref ? { ref } : {}), ...(refs ? { refs } : {}) };
+}
