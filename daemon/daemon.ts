@@ -44,6 +44,8 @@ import { gatewayService } from './gateway-service.js';
 import { defaultBudget, defaultGcPolicies, GarbageCollector } from './gc.js';
 import { internalStorage } from './internal-storage.js';
 import { healthService } from './health-service.js';
+import { startDebugServer } from './debug-server.js';
+import { Metrics } from './metrics.js';
 import { toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
 import { ApiServer } from './server.js';
@@ -319,6 +321,28 @@ export async function startDaemon(
         llbCaps: llbCaps.map((c) => ({ id: c.id, enabled: c.enabled })),
       }),
     });
+    if (config.debugAddress) {
+      const metrics = new Metrics();
+      let usage: { at: number; bytes: Map<string, number> } | undefined;
+      metrics.gauge(async () => {
+        metrics.set('kiln_queue_depth', scheduler.queued);
+        metrics.set('kiln_running_ops', scheduler.running);
+        metrics.set('kiln_builds_active', jobs.size);
+        // Walking the store costs; a scrape every few seconds must not.
+        if (!usage || Date.now() - usage.at > 30_000) {
+          const bytes = new Map<string, number>();
+          for (const r of await storage.usage())
+            bytes.set(r.recordType, (bytes.get(r.recordType) ?? 0) + r.size);
+          usage = { at: Date.now(), bytes };
+        }
+        for (const [type, bytes] of usage.bytes) metrics.set('kiln_disk_usage_bytes', bytes, { type });
+      });
+      const debug = await startDebugServer(config.debugAddress, { metrics, ready: () => serving }, logger);
+      cleanups.push(() => {
+        metrics.close();
+        return new Promise<void>((resolve) => debug.close(() => resolve()));
+      });
+    }
     serving = true;
     logger.info(
       { root, snapshotter: snapshotter.driver, platforms: platforms.length, worker: worker.id },

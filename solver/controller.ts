@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Definition, Op } from '../proto/gen/pb/ops_pb.js';
 import { SolveRequestError } from './errors.js';
+import { jobChannel, type JobEvent } from './events.js';
 import { stepCounts, type BuildHistory } from './history.js';
 import { JobGateway, type GatewayServices } from './gateway.js';
 import type { GatewayResult } from './gateway-client.js';
@@ -147,6 +148,7 @@ export class BuildController {
     };
     const history = request.internal ? undefined : this.#options.history;
     history?.started(record);
+    if (jobChannel.hasSubscribers) jobChannel.publish({ ref: job.ref, phase: 'start' } satisfies JobEvent);
     let response: Record<string, string> = {};
     let failure: unknown;
     const gateway = new JobGateway(job, { ...this.#options.gateway, scheduler });
@@ -182,6 +184,14 @@ export class BuildController {
       failure = err;
       throw err;
     } finally {
+      if (jobChannel.hasSubscribers) {
+        jobChannel.publish({
+          ref: job.ref,
+          phase: 'end',
+          durationMs: Date.now() - job.createdAt.getTime(),
+          failed: failure !== undefined,
+        } satisfies JobEvent);
+      }
       history?.completed({
         ...record,
         completedAt: new Date(),

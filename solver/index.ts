@@ -73,3 +73,12 @@ export { ResultFiles } from './snapshot-files.js';
 export { TreeRecordStore } from './tree-records.js';
 export { BuildHistory, stepCounts, type BuildRecord, type HistoryEvent } from './history.js';
 export { StorageManager, type PruneOptions as StoragePruneOptions, type StorageRecord } from './storage.js';
+export {
+  bytesChannel,
+  jobChannel,
+  publishBytes,
+  vertexChannel,
+  type BytesEvent,
+  type JobEvent,
+  type VertexEvent,
+} from './events.js';

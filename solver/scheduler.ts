@@ -4,6 +4,7 @@ import type { Platform } from '../oci/index.js';
 import type { CacheStore } from './cache-store.js';
 import { outputKeys, type DepKey } from './cache-key.js';
 import { JobCanceledError, VertexError } from './errors.js';
+import { vertexChannel, type VertexEvent } from './events.js';
 import type { LlbOpView } from './llb-view.js';
 import {
   materialized,
@@ -143,6 +144,16 @@ export class Scheduler {
     return out;
   }
 
+  /** Op executions waiting for a slot under max-parallelism. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /** Op executions running now. */
+  get running(): number {
+    return this.#queue.pending;
+  }
+
   /** Vertices in the table (for tests and metrics). */
   get vertexCount(): number {
     return this.#vertices.size;
@@ -225,6 +236,7 @@ export class Scheduler {
       if (hit) {
         const outcome = { keys, refs: hit };
         vertex.transition({ kind: 'cached', ...(started ? { started } : {}), at: new Date(), outcome });
+        if (vertexChannel.hasSubscribers) vertexChannel.publish({ state: 'cached' } satisfies VertexEvent);
         return outcome;
       }
       const queue = state.job.queue;
@@ -243,7 +255,14 @@ export class Scheduler {
         }),
       );
       const outcome = { keys, refs };
-      vertex.transition({ kind: 'done', started: started ?? new Date(), completed: new Date(), outcome });
+      const completed = new Date();
+      vertex.transition({ kind: 'done', started: started ?? completed, completed, outcome });
+      if (vertexChannel.hasSubscribers) {
+        vertexChannel.publish({
+          state: 'done',
+          durationMs: completed.getTime() - (started ?? completed).getTime(),
+        } satisfies VertexEvent);
+      }
       return outcome;
     } catch (cause) {
       const error = signal.aborted
@@ -256,6 +275,7 @@ export class Scheduler {
         error: signal.aborted ? new Error(`${error.message}: context canceled`) : error,
       });
       this.#options.logger?.debug({ vertex: vertex.digest, err: cause }, 'vertex failed');
+      if (vertexChannel.hasSubscribers) vertexChannel.publish({ state: 'failed' } satisfies VertexEvent);
       throw error;
     }
   }

@@ -4,6 +4,7 @@ import { formatReference, parseReference, sha256, type Digest, type Platform } f
 import { unpack, type LocalSnapshotter } from '../../snapshotter/index.js';
 import type { LlbOpView } from '../llb-view.js';
 import type { CacheMap, OpContext, ResultRef, SolverOp } from '../op.js';
+import { publishBytes } from '../events.js';
 import type { RegistryAccess } from '../registry-access.js';
 
 export interface ImageSourceDeps {
@@ -95,6 +96,7 @@ export class ImageSourceOp implements SolverOp {
       signal: ctx.signal,
       onProgress: (p) => {
         const id = p.descriptor.digest;
+        if (p.status === 'done') publishBytes('pulled', p.descriptor.size);
         if (!started.has(id)) started.set(id, new Date());
         ctx.progress.status({
           id,

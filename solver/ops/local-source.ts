@@ -3,6 +3,7 @@ import { sha256 } from '../../oci/index.js';
 import type { LocalSnapshotter } from '../../snapshotter/index.js';
 import { receiveDirectory, type SessionManager } from '../../session/index.js';
 import { TreeChecksummer } from '../checksum.js';
+import { publishBytes } from '../events.js';
 import { SolveRequestError } from '../errors.js';
 import { newId } from '../job.js';
 import type { LlbOpView } from '../llb-view.js';
@@ -97,6 +98,7 @@ export class LocalSourceOp implements SolverOp {
         started,
         completed: new Date(),
       });
+      publishBytes('transferred', received.bytes);
       const name = `local-${newId()}`;
       await snapshotter.commit(name, key);
       committed = true;
