@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseCacheConfig } from '../../exporters/index.js';
-import { image, mkfile, type State } from '../../llb/index.js';
+import { toBinary } from '@bufbuild/protobuf';
+import { image, marshal, mkfile, type State } from '../../llb/index.js';
+import { DefinitionSchema } from '../../proto/gen/pb/ops_pb.js';
 import { MediaType } from '../../oci/index.js';
 import { buildctl } from '../fixtures/buildctl.js';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
@@ -133,5 +135,56 @@ describe('registry cache through kilnd and the real buildctl', { skip }, () => {
     );
     assert.equal(steps(again.stderr).length, 4);
     assertAllCached(again.stderr, 4);
+  });
+
+  it('import is lazy: a fully cached build exporting its cache elsewhere downloads no layer', async () => {
+    const ref = `${registry.host}/cache/app:max`;
+    await buildctl(daemon.address, ['prune', '--all']);
+    await registry.settle();
+    const before = registry.requestLog().length;
+    const again = await build(
+      daemon.address,
+      state,
+      [
+        '--import-cache',
+        `type=registry,ref=${ref}`,
+        '--export-cache',
+        `type=registry,ref=${registry.host}/cache/other:1,mode=max`,
+      ],
+      daemon.logs,
+    );
+    assertAllCached(again.stderr, 4);
+    await registry.settle();
+    const log = registry.requestLog().slice(before);
+    const downloads = log.filter((l) => /^GET \/v2\/cache\/app\/blobs\//.test(l));
+    // Only the cache config is read; layers go to the other repository by cross-repository mount.
+    assert.equal(downloads.length, 1, log.join('\n'));
+    const uploads = log.filter((l) => /^(PATCH|PUT) \/v2\/cache\/other\/blobs\/uploads/.test(l));
+    assert.equal(uploads.length, 1, `only the config is uploaded:\n${log.join('\n')}`);
+    assert.ok(
+      log.some(
+        (l) =>
+          /^POST \/v2\/cache\/other\/blobs\/uploads\/\?from=cache%2Fapp&mount=/.test(l) ||
+          /mount=sha256/.test(l),
+      ),
+      log.join('\n'),
+    );
+  });
+
+  it('ignore-error=true keeps a build whose cache export fails; without it the build fails', async () => {
+    const dead = '127.0.0.1:9/cache/dead:1';
+    await build(
+      daemon.address,
+      state,
+      ['--export-cache', `type=registry,ref=${dead},ignore-error=true`],
+      daemon.logs,
+    );
+    const failed = await buildctl(
+      daemon.address,
+      ['build', '--progress', 'plain', '--export-cache', `type=registry,ref=${dead}`],
+      toBinary(DefinitionSchema, marshal(state)),
+    );
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, /failed to export cache to 127\.0\.0\.1:9\/cache\/dead:1/);
   });
 });
