@@ -203,7 +203,14 @@ export class RuncExecutor implements Executor {
   async #execute(id: string, bundle: string, process: ProcessSpec, options: RunOptions): Promise<number> {
     const logPath = join(bundle, 'runtime.log');
     const tail = new StepLog({ limit: 0, tail: 16 * 1024 });
-    const { child, exited } = this.#runtime.run({ id, bundle, logPath });
+    const { child, exited } = this.#runtime.run({ id, bundle, logPath, stdin: options.stdin !== undefined });
+    if (options.stdin && child.stdin) {
+      // EPIPE once the process has exited is expected, not a failure of the run.
+      child.stdin.on('error', () => undefined);
+      options.stdin.pipe(child.stdin);
+      const unpipe = (): void => void options.stdin?.unpipe(child.stdin!);
+      exited.then(unpipe, unpipe);
+    }
     let ended = false;
     const done = exited.then(
       (r) => ((ended = true), r),

@@ -33,16 +33,16 @@ export class OciRuntime {
   }
 
   /**
-   * `run --bundle <bundle> <id>` with stdin from /dev/null and stdout/stderr as pipes (the runtime
-   * hands them to the container process). Rejects `exited` with RuntimeUnavailableError when the
-   * binary cannot be executed.
+   * `run --bundle <bundle> <id>` with stdin from /dev/null (a pipe with `stdin`) and stdout/stderr
+   * as pipes (the runtime hands them to the container process). Rejects `exited` with
+   * RuntimeUnavailableError when the binary cannot be executed.
    */
-  run(opts: { id: string; bundle: string; logPath: string }): RuntimeRun {
+  run(opts: { id: string; bundle: string; logPath: string; stdin?: boolean }): RuntimeRun {
     const child = spawn(
       this.binary,
       [...this.#global(opts.logPath), 'run', '--bundle', opts.bundle, opts.id],
       {
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       },
     );
     const exited = new Promise<RuntimeExit>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Platform } from '../oci/index.js';
 import type { Mount } from '../snapshotter/index.js';
 
@@ -63,6 +63,11 @@ export interface RunOptions {
   readonly network: 'sandbox' | 'host' | 'none';
   /** `insecure` = privileged: all capabilities, no masked or read-only paths, devices allowed. */
   readonly security: 'sandbox' | 'insecure';
+  /**
+   * Fed to the process's stdin (a pipe) until it ends; absent means /dev/null. Gateway frontends
+   * speak gRPC over stdin/stdout, so this is what lets a daemon serve a process interactively.
+   */
+  readonly stdin?: Readable;
   /** Receive the process's stdout and stderr (pipes, not a terminal) while it runs; never ended. */
   readonly stdout: Writable;
   readonly stderr: Writable;
