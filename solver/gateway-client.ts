@@ -1,5 +1,6 @@
 import type { Platform } from '../oci/index.js';
 import type { Definition } from '../proto/gen/pb/ops_pb.js';
+import type { JobGateway } from './gateway.js';
 
 /**
  * The contract a frontend gets, whether it is built in (dockerfile.v0) or runs in a container
@@ -72,5 +73,13 @@ export interface GatewayClient {
   warn(message: string, options?: { detail?: readonly string[]; url?: string }): void;
 }
 
-/** A frontend: builds a result through the gateway. */
-export type Frontend = (client: GatewayClient, signal: AbortSignal) => Promise<GatewayResult>;
+/**
+ * A frontend: builds a result through the gateway. `gateway` is the job's own gateway, for the
+ * frontends the daemon runs that need more than the client (gateway.v0 mounts result snapshots
+ * into containers); a frontend that may also run in a container uses only the client.
+ */
+export type Frontend = (
+  client: GatewayClient,
+  signal: AbortSignal,
+  gateway?: JobGateway,
+) => Promise<GatewayResult>;

@@ -106,7 +106,7 @@ export class JobGateway {
           `unsupported frontend ${JSON.stringify(request.frontend)} (kiln has ${[...this.services.frontends.keys()].join(', ')})`,
         );
       }
-      return frontend(this.client(request.frontendOpt ?? {}, request.frontendInputs), this.job.signal);
+      return frontend(this.client(request.frontendOpt ?? {}, request.frontendInputs), this.job.signal, this);
     }
     // An empty request (no definition, no frontend) asks for an empty result.
     return { metadata: new Map() };
