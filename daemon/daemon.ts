@@ -10,6 +10,7 @@ import { parsePlatform, platformRank, type Platform } from '../oci/index.js';
 import { Control } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import { LLBBridge } from '../proto/gen/moby/buildkit/v1/frontend/gateway_pb.js';
 import { Health } from '../proto/gen/grpc/health/v1/health_pb.js';
+import { Insight } from '../proto/gen/kiln/v1/insight_pb.js';
 import { grpcServiceDefinition } from '../proto/index.js';
 import { dockerConfigCredentials, RegistryClient } from '../registry/index.js';
 import { bytesMessageCodec, SessionManager } from '../session/index.js';
@@ -44,6 +45,7 @@ import { gatewayService } from './gateway-service.js';
 import { defaultBudget, defaultGcPolicies, GarbageCollector } from './gc.js';
 import { internalStorage } from './internal-storage.js';
 import { healthService } from './health-service.js';
+import { insightService } from './insight-service.js';
 import { startDebugServer } from './debug-server.js';
 import { Metrics } from './metrics.js';
 import { toServiceError } from './grpc-status.js';
@@ -120,6 +122,14 @@ export async function startDaemon(
     deferredService(
       grpcServiceDefinition(LLBBridge),
       ready.then((s) => s.gateway),
+    ),
+  );
+  const insightDefinition = grpcServiceDefinition(Insight);
+  server.addService(
+    insightDefinition,
+    deferredService(
+      insightDefinition,
+      ready.then((s) => s.insight),
     ),
   );
   let serving = false;
@@ -315,6 +325,7 @@ export async function startDaemon(
           },
         },
       }),
+      insight: insightService({ history, records }) as UntypedServiceImplementation,
       gateway: gatewayService({
         controller,
         worker,
@@ -371,5 +382,6 @@ function withFastSessionCodec(definition: ServiceDefinition): ServiceDefinition 
 
 interface Services {
   readonly control: UntypedServiceImplementation;
+  readonly insight: UntypedServiceImplementation;
   readonly gateway: UntypedServiceImplementation;
 }

@@ -192,13 +192,16 @@ export class BuildController {
           failed: failure !== undefined,
         } satisfies JobEvent);
       }
-      history?.completed({
-        ...record,
-        completedAt: new Date(),
-        exporterResponse: response,
-        ...stepCounts(job.progress.events()),
-        ...(failure ? { error: errorSummary(failure) } : {}),
-      });
+      history?.completed(
+        {
+          ...record,
+          completedAt: new Date(),
+          exporterResponse: response,
+          ...stepCounts(job.progress.events()),
+          ...(failure ? { error: errorSummary(failure) } : {}),
+        },
+        scheduler.stepsOf(job),
+      );
       signal.removeEventListener('abort', onAbort);
       job.cancel();
       job.progress.end();

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ExporterRequest } from './job.js';
 import type { ProgressEvent } from './progress.js';
+import type { StepRecord } from './scheduler.js';
 
 /** One build as the history API reports it. */
 export interface BuildRecord {
@@ -63,7 +64,8 @@ export class BuildHistory {
     this.#maxAgeMs = options.maxAgeMs ?? 48 * 3600 * 1000;
     this.#db.exec(`CREATE TABLE IF NOT EXISTS solver_history (
       ref TEXT PRIMARY KEY, created_at INTEGER NOT NULL, pinned INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL
-    )`);
+    );
+    CREATE TABLE IF NOT EXISTS solver_history_steps (ref TEXT PRIMARY KEY, steps TEXT NOT NULL);`);
   }
 
   started(record: BuildRecord): void {
@@ -71,11 +73,14 @@ export class BuildHistory {
     this.#emit({ type: 'started', record });
   }
 
-  completed(record: BuildRecord): void {
+  completed(record: BuildRecord, steps: readonly StepRecord[] = []): void {
     this.#active.delete(record.ref);
     this.#db
       .prepare('INSERT OR REPLACE INTO solver_history (ref, created_at, pinned, record) VALUES (?, ?, ?, ?)')
       .run(record.ref, record.createdAt.getTime(), record.pinned ? 1 : 0, JSON.stringify(record));
+    this.#db
+      .prepare('INSERT OR REPLACE INTO solver_history_steps (ref, steps) VALUES (?, ?)')
+      .run(record.ref, JSON.stringify(steps));
     this.#emit({ type: 'complete', record });
     this.#trim();
   }
@@ -92,6 +97,14 @@ export class BuildHistory {
     return [...active, ...done].filter((r) => !options.ref || r.ref === options.ref);
   }
 
+  /** The steps of a completed build (empty when unknown). */
+  steps(ref: string): StepRecord[] {
+    const row = this.#db
+      .prepare<[string], { steps: string }>('SELECT steps FROM solver_history_steps WHERE ref = ?')
+      .get(ref);
+    return row ? (JSON.parse(row.steps) as StepRecord[]) : [];
+  }
+
   pin(ref: string, pinned: boolean): void {
     const record = this.list({ ref })[0];
     if (!record) throw notFound(ref);
@@ -104,6 +117,7 @@ export class BuildHistory {
     const record = this.list({ ref })[0];
     if (!record || this.#active.has(ref)) throw notFound(ref);
     this.#db.prepare('DELETE FROM solver_history WHERE ref = ?').run(ref);
+    this.#db.prepare('DELETE FROM solver_history_steps WHERE ref = ?').run(ref);
     this.#emit({ type: 'deleted', record });
   }
 
@@ -127,6 +141,7 @@ export class BuildHistory {
       // As BuildKit: a record goes only when it is both past the count and past the age.
       if (row.pinned || i < this.#maxEntries || row.created_at >= cutoff) return;
       this.#db.prepare('DELETE FROM solver_history WHERE ref = ?').run(row.ref);
+      this.#db.prepare('DELETE FROM solver_history_steps WHERE ref = ?').run(row.ref);
       this.#emit({ type: 'deleted', record: revive(row.record) });
     });
   }

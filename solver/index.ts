@@ -82,3 +82,4 @@ export {
   type JobEvent,
   type VertexEvent,
 } from './events.js';
+export { criticalPath, explainBuild, type BuildExplanation, type MissReason, type StepExplanation } from './explain.js';

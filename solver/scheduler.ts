@@ -15,7 +15,20 @@ import {
   type SolverOp,
 } from './op.js';
 import type { ProgressSink } from './progress.js';
-import { SharedVertex, type VertexOutcome } from './vertex.js';
+import { SharedVertex, type KeyParts, type VertexOutcome, type VertexState } from './vertex.js';
+
+/** One step of a build as history keeps it. */
+export interface StepRecord {
+  readonly digest: string;
+  readonly name: string;
+  readonly inputs: readonly string[];
+  readonly state: VertexState['kind'];
+  readonly started?: number;
+  readonly completed?: number;
+  readonly error?: string;
+  readonly keyParts?: KeyParts;
+  readonly source?: string;
+}
 
 /** A job as the scheduler sees it. */
 export interface SchedulerJob {
@@ -143,6 +156,25 @@ export class Scheduler {
     }
     return out;
   }
+  /** Every vertex a job contains, as a record of the step (for build history and insight). */
+  stepsOf(job: SchedulerJob): StepRecord[] {
+    const state = this.#jobs.get(job);
+    if (!state) return [];
+    return [...state.vertices].map((vertex) => {
+      const record = vertex.record();
+      return {
+        digest: vertex.digest,
+        name: record.name,
+        inputs: [...vertex.view.inputDigests],
+        state: vertex.state.kind,
+        ...(record.started ? { started: record.started.getTime() } : {}),
+        ...(record.completed ? { completed: record.completed.getTime() } : {}),
+        ...(record.error ? { error: record.error } : {}),
+        ...(vertex.keyParts ? { keyParts: vertex.keyParts } : {}),
+        ...(vertex.view.op.op.case === 'source' ? { source: vertex.view.op.op.value.identifier } : {}),
+      };
+    });
+  }
 
   /** Op executions waiting for a slot under max-parallelism. */
   get queued(): number {
@@ -230,6 +262,15 @@ export class Scheduler {
         }),
       );
       const keys = outputKeys(cacheMap, deps, op.outputs);
+      vertex.keyParts = {
+        opDigest: cacheMap.digest,
+        deps: deps.map((d, i) => ({
+          vertex: view.op.inputs[i]?.digest ?? '',
+          ...('checksum' in d ? { checksum: d.checksum } : { key: d.key }),
+          selectors: cacheMap.deps[i]?.selectors.map((s) => s.path) ?? [],
+          ...(inputs[i]?.ref.snapshot ? { snapshot: inputs[i]!.ref.snapshot } : {}),
+        })),
+      };
       const hit = view.ignoreCache
         ? undefined
         : (this.#lookup(keys) ?? (await this.#remoteLookup(keys, state.job, signal)));

@@ -8,6 +8,20 @@ export interface VertexOutcome {
   readonly refs: readonly ResultRef[];
 }
 
+/** The parts of a vertex's cache key: its op's own digest and each input's contribution. */
+export interface KeyParts {
+  readonly opDigest: string;
+  readonly deps: ReadonlyArray<{
+    /** The producing vertex of this input. */
+    readonly vertex: string;
+    readonly key?: string;
+    readonly checksum?: string;
+    readonly selectors: readonly string[];
+    /** The input's committed snapshot, when it had one (to list changed files). */
+    readonly snapshot?: string;
+  }>;
+}
+
 /** Where a vertex is in its life; one value, replaced as a whole on each transition. */
 export type VertexState =
   | { readonly kind: 'waiting' }
@@ -42,6 +56,8 @@ export class SharedVertex implements VertexProgress {
   #logBytes = 0;
   /** Set once evaluation starts; every job awaits the same promise. */
   outcome: Promise<VertexOutcome> | undefined;
+  /** What the cache key was made of, once computed (to explain a miss later). */
+  keyParts: KeyParts | undefined;
   readonly abort = new AbortController();
 
   constructor(
