@@ -2,7 +2,7 @@ import { formatPlatform } from '../../oci/index.js';
 import type { WorkerRecord } from '../../proto/gen/moby/buildkit/v1/types/worker_pb.js';
 import type { Command } from '../cli/command.js';
 import { daemonError } from '../daemon-error.js';
-import { GoDuration, GoMap, GoStruct, formatGoDuration } from '../format/go-json.js';
+import { GoDuration, GoMap, GoNilSlice, GoStruct, formatGoDuration } from '../format/go-json.js';
 import { GoTemplate } from '../format/go-template.js';
 import { tabwrite } from '../format/tabwriter.js';
 import { formatBytesShort } from '../format/units.js';
@@ -53,7 +53,7 @@ function workerStruct(w: WorkerRecord): GoStruct {
       w.GCPolicy.map(
         (g) =>
           new GoStruct([
-            s('Filter', 'filter', g.filters.length > 0 ? [...g.filters] : null),
+            s('Filter', 'filter', g.filters.length > 0 ? [...g.filters] : GoNilSlice.instance),
             s('All', 'all', g.all),
             s('KeepDuration', 'keepDuration', new GoDuration(g.keepDuration)),
             s('KeepBytes', 'keepBytes', g.keepBytes),

@@ -1,5 +1,5 @@
 import type { UsageRecord } from '../../proto/gen/moby/buildkit/v1/control_pb.js';
-import { GoStruct, GoTime } from '../format/go-json.js';
+import { GoNilSlice, GoStruct, GoTime } from '../format/go-json.js';
 import { tabwrite } from '../format/tabwriter.js';
 import { formatBytes } from '../format/units.js';
 
@@ -27,7 +27,7 @@ export function usageStruct(r: UsageRecord): GoStruct {
       value: r.LastUsedAt ? GoTime.fromTimestamp(r.LastUsedAt) : null,
     },
     { name: 'UsageCount', json: 'usageCount', value: Number(r.UsageCount) },
-    { name: 'Parents', json: 'parents', value: r.Parents.length > 0 ? [...r.Parents] : null },
+    { name: 'Parents', json: 'parents', value: r.Parents.length > 0 ? [...r.Parents] : GoNilSlice.instance },
     { name: 'Description', json: 'description', value: r.Description },
     { name: 'RecordType', json: 'recordType', value: r.RecordType },
     { name: 'Shared', json: 'shared', value: r.Shared },

@@ -13,6 +13,12 @@ export class GoMap {
   constructor(readonly entries: Readonly<Record<string, unknown>>) {}
 }
 
+/** A nil slice: JSON `null`, but `[]` when printed with %v and empty in templates. */
+export class GoNilSlice {
+  static readonly instance = new GoNilSlice();
+  private constructor() {}
+}
+
 /** One field of a Go struct: its Go name (templates), JSON name and value. */
 export interface GoField {
   readonly name: string;
@@ -98,6 +104,7 @@ function isEmptyValue(value: unknown): boolean {
   return (
     value === undefined ||
     value === null ||
+    value instanceof GoNilSlice ||
     value === '' ||
     value === 0 ||
     value === 0n ||
@@ -150,7 +157,7 @@ export function rfc3339Nano(date: Date): string {
 
 function encode(value: unknown, options: GoJsonOptions): string {
   const escapeHtml = options.escapeHtml ?? true;
-  if (value === null || value === undefined) return 'null';
+  if (value === null || value === undefined || value instanceof GoNilSlice) return 'null';
   if (value instanceof RawJson) return compactRaw(value.text, escapeHtml);
   if (value instanceof Date) return goJsonString(rfc3339Nano(value), escapeHtml);
   if (value instanceof GoTime) return `"${value.rfc3339Nano()}"`;

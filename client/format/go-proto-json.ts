@@ -20,6 +20,7 @@ const alwaysEmitted = new Set([
   'pb.MergeInput.input',
   'pb.LowerDiffInput.input',
   'pb.UpperDiffInput.input',
+  'pb.NamedUserOpt.input',
   'pb.Range.start',
   'pb.Range.end',
 ]);

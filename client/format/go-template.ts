@@ -1,5 +1,5 @@
 import { ClientUsageError } from '../errors.js';
-import { GoDuration, GoMap, GoStruct, GoTime, goJson } from './go-json.js';
+import { GoDuration, GoMap, GoNilSlice, GoStruct, GoTime, goJson } from './go-json.js';
 
 /**
  * A small subset of Go's text/template, enough for `--format` as people use it with buildctl:
@@ -118,6 +118,7 @@ function evaluate(pipeline: string, dot: unknown): unknown {
     return goJson(operand(args[0] ?? fail('wrong number of args for json'), dot), { escapeHtml: false });
   if (head === 'len') {
     const v = operand(args[0] ?? fail('wrong number of args for len'), dot);
+    if (v instanceof GoNilSlice) return 0;
     if (Array.isArray(v) || typeof v === 'string') return v.length;
     if (v instanceof GoMap) return Object.keys(v.entries).length;
     return fail(`len of ${typeof v}`);
@@ -127,6 +128,7 @@ function evaluate(pipeline: string, dot: unknown): unknown {
 }
 
 function truthy(value: unknown): boolean {
+  if (value instanceof GoNilSlice) return false;
   if (Array.isArray(value)) return value.length > 0;
   if (value instanceof GoMap) return Object.keys(value.entries).length > 0;
   return !(
@@ -141,6 +143,7 @@ function truthy(value: unknown): boolean {
 
 /** fmt's %v for template output. */
 export function formatGoValue(value: unknown): string {
+  if (value instanceof GoNilSlice) return '[]';
   if (value === undefined || value === null) return '<nil>';
   if (value instanceof GoTime || value instanceof GoDuration) return value.toString();
   if (value instanceof Uint8Array) return `[${[...value].join(' ')}]`;
@@ -162,11 +165,14 @@ function render(nodes: readonly Node[], dot: unknown): string {
       out += render(truthy(evaluate(node.pipeline, dot)) ? node.body : node.otherwise, dot);
     else {
       const v = evaluate(node.pipeline, dot);
-      const items = Array.isArray(v)
-        ? v
-        : v instanceof GoMap
-          ? Object.values(v.entries)
-          : fail('range over non-list');
+      const items =
+        v instanceof GoNilSlice
+          ? []
+          : Array.isArray(v)
+            ? v
+            : v instanceof GoMap
+              ? Object.values(v.entries)
+              : fail('range over non-list');
       out +=
         items.length === 0
           ? render(node.otherwise, dot)
