@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Platform } from '../oci/index.js';
 import type { BuildHistoryEvent, UsageRecord } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import type { BuildOptions } from './build/build-options.js';
-import { BuildRun } from './build/run-build.js';
+import { startBuild, type BuildRun } from './build/run-build.js';
 import { checkAddress, type ClientTls } from './connect.js';
 import { ControlClient } from './control-client.js';
 import { daemonError } from './daemon-error.js';
@@ -124,13 +124,13 @@ export class Client {
   }
 
   /**
-   * Starts a build. The returned BuildRun is awaitable (BuildResult: exporter response and ref)
-   * and exposes `.progress`. Fails with ClientUsageError (bad options, before anything is sent),
+   * Starts a build. The returned BuildRun is a Promise of the BuildResult (exporter response and
+   * ref) that also carries `.ref` and `.progress`. Fails with ClientUsageError (bad options, before anything is sent),
    * CapabilityError, DaemonError, or BuildFailedError (`failed to solve: …`, kind `canceled` when
    * the signal aborted it).
    */
   build(options: BuildOptions): BuildRun {
-    return new BuildRun(this.control, options);
+    return startBuild(this.control, options);
   }
 
   async workers(filter: readonly string[] = []): Promise<WorkerInfo[]> {

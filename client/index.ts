@@ -13,7 +13,7 @@ export {
   Client,
 } from './client.js';
 export type { BuildOptions, BuildOutput, BuildResult } from './build/build-options.js';
-export { BuildRun } from './build/run-build.js';
+export type { BuildRun } from './build/run-build.js';
 export { type ClientTls, loadTlsFiles } from './connect.js';
 export {
   BuildFailedError,

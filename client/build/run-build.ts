@@ -13,29 +13,23 @@ import { prepareBuild } from './prepare.js';
 const statusGraceMs = 3000;
 
 /**
- * A running build: await it (or `.result`) for the BuildResult; iterate `.progress` (once) for
- * its SolveStatus updates, which are buffered until read and end when the daemon's status
- * stream ends. Aborting the `signal` of its options cancels the build on the daemon.
+ * A running build: a Promise of the BuildResult, plus its `ref` and its `progress` — SolveStatus
+ * updates to iterate once, buffered until read, ending when the daemon's status stream ends.
+ * Aborting the `signal` of its options cancels the build on the daemon. A rejection nobody
+ * awaits is not reported as unhandled (progress-only consumers are common).
  */
-export class BuildRun implements PromiseLike<BuildResult> {
+export type BuildRun = Promise<BuildResult> & {
   readonly ref: string;
   readonly progress: AsyncIterable<SolveStatus>;
-  readonly result: Promise<BuildResult>;
+};
 
-  constructor(control: ControlClient, options: BuildOptions) {
-    this.ref = options.ref ?? newSessionId();
-    const queue = new AsyncQueue<SolveStatus>();
-    this.progress = queue;
-    this.result = runBuild(control, { ...options, ref: this.ref }, queue);
-    this.result.catch(() => undefined);
-  }
-
-  then<A = BuildResult, B = never>(
-    onFulfilled?: ((value: BuildResult) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.result.then(onFulfilled, onRejected);
-  }
+/** Starts a build over `control`; see Client.build. */
+export function startBuild(control: ControlClient, options: BuildOptions): BuildRun {
+  const ref = options.ref ?? newSessionId();
+  const progress = new AsyncQueue<SolveStatus>();
+  const result = runBuild(control, { ...options, ref }, progress);
+  result.catch(() => undefined);
+  return Object.assign(result, { ref, progress });
 }
 
 function solveFailure(ref: string, err: unknown, canceled: boolean): BuildFailedError {
