@@ -92,6 +92,7 @@ describe('Client against a real daemon', { skip: daemonSkipReason() }, () => {
     assert.ok(worker.buildkitVersion.package.length > 0);
     assert.ok((await client.info()).buildkitVersion.package.length > 0);
     assert.ok(Array.isArray(await client.du()));
+    await client.wait({ timeoutMs: 2000 });
   });
 
   it('builds LLB into a tar stream and exposes its progress as an async iterator', async () => {

@@ -41,6 +41,12 @@ describe('kilnctl inspection commands against a real daemon', { skip }, () => {
   });
   after(async () => env?.dispose());
 
+  it('--wait polls until the daemon answers, then runs the command', async () => {
+    const r = await k(['--wait', '--timeout', '3', 'debug', 'info']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /^BuildKit: /);
+  });
+
   it('debug workers lists the worker and its platforms', async () => {
     const r = await k(['debug', 'workers']);
     assert.equal(r.code, 0, r.stderr);

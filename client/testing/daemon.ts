@@ -38,16 +38,37 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   return Promise.race([exited, sleep(ms).then(() => false)]);
 }
 
-export async function startTestDaemon(): Promise<TestDaemon> {
-  if (process.env['KILNCTL_TEST_DAEMON'] === 'kilnd') {
+/** Serve on tcp://127.0.0.1 with mutual TLS instead of a unix socket (buildkitd only). */
+export interface TestDaemonTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function startTestDaemon(options: { tls?: TestDaemonTls } = {}): Promise<TestDaemon> {
+  if (process.env['KILNCTL_TEST_DAEMON'] === 'kilnd' && !options.tls) {
     const kilnd = await startKilnd();
     return { kind: 'kilnd', address: kilnd.address, stop: () => kilnd.dispose(), logs: () => kilnd.logs() };
   }
   const binary = buildkitdPath();
   if (!binary) throw new Error('no buildkitd binary');
   const dir = await mkdtemp(join(tmpdir(), 'kilnctl-buildkitd-'));
-  const socket = join(dir, 'buildkitd.sock');
-  const child = spawn(binary, ['--root', join(dir, 'root'), '--addr', `unix://${socket}`], {
+  const address = options.tls
+    ? `tcp://127.0.0.1:${await freePort()}`
+    : `unix://${join(dir, 'buildkitd.sock')}`;
+  const tlsArgs = options.tls
+    ? ['--tlscert', options.tls.cert, '--tlskey', options.tls.key, '--tlscacert', options.tls.ca]
+    : [];
+  const child = spawn(binary, ['--root', join(dir, 'root'), '--addr', address, ...tlsArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -71,5 +92,5 @@ export async function startTestDaemon(): Promise<TestDaemon> {
     }
     await sleep(50);
   }
-  return { kind: 'buildkitd', address: `unix://${socket}`, stop, logs: () => stderr };
+  return { kind: 'buildkitd', address, stop, logs: () => stderr };
 }
