@@ -5,6 +5,12 @@ import type { GcPolicy } from './config.js';
 import { resolveDiskSize, type DiskSize } from './units.js';
 
 const gigabyte = 1e9;
+/**
+ * How long after a build the collection waits. BuildKit throttles its post-solve GC to once a
+ * minute; running it a second after every build made the next build share the machine with a
+ * walk of every new snapshot (measured by bench/: a 5,000-file context rebuild slowed by it).
+ */
+const afterBuildDelayMs = 60_000;
 
 /** BuildKit's default rules, with `budget` (gckeepstorage, or a tenth of the disk up to 10 GB). */
 export function defaultGcPolicies(budget: DiskSize): GcPolicy[] {
@@ -44,6 +50,8 @@ export class GarbageCollector {
       root: string;
       logger?: Logger;
       intervalMs?: number;
+      /** Delay of `schedule()` without an argument (after a build); default one minute. */
+      afterBuildDelayMs?: number;
     },
   ) {}
 
@@ -53,8 +61,11 @@ export class GarbageCollector {
     this.schedule(0);
   }
 
-  /** Runs a collection soon (after `delayMs`); calls while one runs coalesce into one more run. */
-  schedule(delayMs = 1000): void {
+  /**
+   * Runs a collection after `delayMs` (default: the after-build delay); calls while one is pending
+   * join it, and calls while one runs coalesce into one more run.
+   */
+  schedule(delayMs = this.options.afterBuildDelayMs ?? afterBuildDelayMs): void {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
