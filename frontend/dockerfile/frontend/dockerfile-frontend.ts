@@ -122,7 +122,8 @@ async function build(
       ...inputs,
       sourceMap: { filename: loaded.filename, data: loaded.data },
       sessionId: client.sessionId,
-      contextLocalName: options.contextLocal,
+      // BuildKit v0.11.6 reads the build context from the `context` local whatever `contextkey`
+      // says (the key only moves .dockerignore and the remote-context option); kept for parity.
       ...(loaded.buildContext ? { buildContext: loaded.buildContext } : {}),
       excludes: loaded.excludes,
       ...(options.ignoreCache ? { ignoreCache: options.ignoreCache } : {}),

@@ -1,0 +1,3 @@
+ARG BUSYBOX
+FROM $BUSYBOX
+COPY . /ctx/
