@@ -1,12 +1,13 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { type Server as NetServer, createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { pack } from 'tar-stream';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { type TestRegistry, startRegistry } from '../fixtures/registry.js';
 
@@ -16,6 +17,19 @@ const run = promisify(execFile);
 export const httpFiles: Readonly<Record<string, string>> = {
   '/files/data.txt': 'remote data\n',
   '/files/script.sh': '#!/bin/sh\necho remote script\n',
+};
+
+/** The files of the git repository the HTTP server serves at `/git/repo.git` (branch `main`). */
+export const gitFiles: Readonly<Record<string, string>> = {
+  Dockerfile: 'ARG BUSYBOX\nFROM $BUSYBOX\nCOPY . /from-git/\n',
+  'README.md': 'from a git context\n',
+  'sub/file.txt': 'in a subdirectory\n',
+};
+
+/** The build context the HTTP server serves as a tarball at `/files/context.tar`. */
+export const tarContextFiles: Readonly<Record<string, string>> = {
+  Dockerfile: 'ARG BUSYBOX\nFROM $BUSYBOX\nCOPY . /from-tar/\n',
+  'payload.txt': 'from a tarball context\n',
 };
 
 /** The ONBUILD triggers of the `onbuild` base image the corpus uses. */
@@ -99,6 +113,92 @@ async function pushOnbuild(registry: TestRegistry, busyboxLayoutDir: string, wor
   return `${registry.host}/library/onbuild`;
 }
 
+/** A bare repository with one commit of `gitFiles` on `main`. */
+async function makeGitRepo(dir: string): Promise<void> {
+  const work = join(dir, 'work');
+  for (const [path, content] of Object.entries(gitFiles)) {
+    await mkdir(join(work, path, '..'), { recursive: true });
+    await writeFile(join(work, path), content);
+  }
+  const git = (args: string[], cwd: string) =>
+    run('git', args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'kiln',
+        GIT_AUTHOR_EMAIL: 'kiln@example.com',
+        GIT_AUTHOR_DATE: '2024-01-01T00:00:00Z',
+        GIT_COMMITTER_NAME: 'kiln',
+        GIT_COMMITTER_EMAIL: 'kiln@example.com',
+        GIT_COMMITTER_DATE: '2024-01-01T00:00:00Z',
+      },
+    });
+  await git(['init', '-q', '-b', 'main'], work);
+  await git(['add', '.'], work);
+  await git(['commit', '-q', '-m', 'corpus'], work);
+  await git(['clone', '-q', '--bare', work, join(dir, 'repo.git')], dir);
+}
+
+/**
+ * Serves the repositories under `root` with git's smart HTTP protocol (`git http-backend` as a
+ * CGI program), as real git hosts do, so shallow fetches work.
+ */
+function gitHttpBackend(root: string, req: IncomingMessage, res: ServerResponse): void {
+  const [path = '', query = ''] = (req.url ?? '').slice('/git'.length).split('?');
+  const child = spawn('git', ['http-backend'], {
+    env: {
+      ...process.env,
+      GIT_PROJECT_ROOT: root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: path,
+      QUERY_STRING: query,
+      REQUEST_METHOD: req.method ?? 'GET',
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: req.headers['content-encoding'] } : {}),
+      ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
+    },
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  req.pipe(child.stdin);
+  let head = Buffer.alloc(0);
+  let headersDone = false;
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (headersDone) {
+      res.write(chunk);
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    headersDone = true;
+    let status = 200;
+    for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim();
+      const value = line.slice(colon + 1).trim();
+      if (name.toLowerCase() === 'status') status = Number(value.split(' ')[0]);
+      else res.setHeader(name, value);
+    }
+    res.writeHead(status);
+    res.write(head.subarray(end + 4));
+  });
+  child.on('close', () => res.end());
+}
+
+/** A plain tar of `files` (mode 0644, mtime 0, owner 0). */
+async function tarOf(files: Readonly<Record<string, string>>): Promise<Buffer> {
+  const archive = pack();
+  const chunks: Buffer[] = [];
+  archive.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => archive.on('end', () => resolve()));
+  for (const [name, content] of Object.entries(files)) {
+    archive.entry({ name, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 }, content);
+  }
+  archive.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
 async function listen(server: Server | NetServer, where: number | string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -111,8 +211,15 @@ async function listen(server: Server | NetServer, where: number | string): Promi
 export async function startCorpusEnvironment(): Promise<CorpusEnvironment> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-dfcorpus-'));
   const registry = await startRegistry({ auth: 'none' });
+  const served = new Map<string, string | Buffer>(Object.entries(httpFiles));
+  const gitDir = join(dir, 'git');
   const http = createServer((req, res) => {
-    const body = httpFiles[req.url ?? ''];
+    const url = req.url ?? '';
+    if (url.startsWith('/git/')) {
+      gitHttpBackend(gitDir, req, res);
+      return;
+    }
+    const body = served.get(url);
     if (body === undefined) {
       res.writeHead(404).end();
       return;
@@ -126,6 +233,9 @@ export async function startCorpusEnvironment(): Promise<CorpusEnvironment> {
   const ssh = createNetServer((socket) => socket.end());
   const sshSocket = join(dir, 'ssh-agent.sock');
   try {
+    await mkdir(gitDir, { recursive: true });
+    await makeGitRepo(gitDir);
+    served.set('/files/context.tar', await tarOf(tarContextFiles));
     const pushed = await pushBusyboxIndex(registry);
     const onbuild = await pushOnbuild(registry, pushed.layout.dir, join(dir, 'onbuild-layout'));
     await listen(http, 0);
