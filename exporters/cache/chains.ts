@@ -132,35 +132,61 @@ export function positionOn(ref: ResultRef, chain: readonly ChainLayer[]): number
 }
 
 /**
- * The cache config of keyed chains (kiln's keys as records without inputs, one result each) and
- * the blobs it names. Layers are shared between chains by (blob, parent).
+ * Builds a cache config: kiln's keys as records without inputs (one result each), and records in
+ * BuildKit's own key scheme linked to their inputs' records. Layers are shared between chains by
+ * (blob, parent); `blobs` are the layer blobs the config names.
  */
-export function buildConfig(chains: readonly KeyedChain[]): {
-  config: CacheConfig;
-  blobs: Map<string, ChainLayer>;
-} {
-  const layers: CacheLayer[] = [];
-  const layerIndex = new Map<string, number>();
-  const blobs = new Map<string, ChainLayer>();
-  const records = new Map<string, CacheRecord>();
-  for (const { key, chain } of chains) {
-    if (records.has(key) || chain.length === 0) continue;
-    let parent = -1;
-    for (const layer of chain) {
-      const id = `${layer.descriptor.digest}|${parent}`;
-      let index = layerIndex.get(id);
-      if (index === undefined) {
-        index = layers.length;
-        layers.push({ blob: layer.descriptor.digest, parent });
-        layerIndex.set(id, index);
-      }
-      if (!blobs.has(layer.descriptor.digest)) blobs.set(layer.descriptor.digest, layer);
-      parent = index;
-    }
-    records.set(key, {
-      digest: key,
-      results: [{ layer: parent, createdAt: goTime(chain.at(-1)!.createdAt) }],
-    });
+export class ConfigBuilder {
+  readonly blobs = new Map<string, ChainLayer>();
+  readonly #layers: CacheLayer[] = [];
+  readonly #layerIndex = new Map<string, number>();
+  readonly #records: CacheRecord[] = [];
+  readonly #keyed = new Set<string>();
+
+  /** Adds a kiln key with its result (the first chain given for a key wins). */
+  addKeyed(key: string, chain: readonly ChainLayer[]): void {
+    if (this.#keyed.has(key) || chain.length === 0) return;
+    this.#keyed.add(key);
+    this.#records.push({ digest: key, results: [this.#result(chain)] });
   }
-  return { config: { layers, records: [...records.values()] }, blobs };
+
+  /**
+   * Adds a record linked from its inputs' records (`inputs[k]`: the alternatives for input k, as
+   * record indexes); returns its index.
+   */
+  addLinked(digest: string, inputs: ReadonlyArray<readonly number[]>, chain?: readonly ChainLayer[]): number {
+    this.#records.push({
+      digest,
+      ...(chain && chain.length > 0 ? { results: [this.#result(chain)] } : {}),
+      ...(inputs.length > 0 ? { inputs: inputs.map((alts) => alts.map((link) => ({ link }))) } : {}),
+    });
+    return this.#records.length - 1;
+  }
+
+  /** Adds a base layer of its own (a cache mount's contents); returns its index. */
+  addLayer(layer: ChainLayer): number {
+    return this.#layer(layer, -1);
+  }
+
+  config(): CacheConfig {
+    return { layers: [...this.#layers], records: [...this.#records] };
+  }
+
+  #layer(layer: ChainLayer, parent: number): number {
+    const id = `${layer.descriptor.digest}|${parent}`;
+    let index = this.#layerIndex.get(id);
+    if (index === undefined) {
+      index = this.#layers.length;
+      this.#layers.push({ blob: layer.descriptor.digest, parent });
+      this.#layerIndex.set(id, index);
+    }
+    if (!this.blobs.has(layer.descriptor.digest)) this.blobs.set(layer.descriptor.digest, layer);
+    return index;
+  }
+
+  #result(chain: readonly ChainLayer[]): { layer: number; createdAt: string } {
+    let parent = -1;
+    for (const layer of chain) parent = this.#layer(layer, parent);
+    return { layer: parent, createdAt: goTime(chain.at(-1)!.createdAt) };
+  }
 }

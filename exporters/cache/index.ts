@@ -45,12 +45,22 @@ export { loadCache, type ImportedLayer, type LoadedCache } from './cache-loader.
 export { ClientBlobSource, RegistryBlobSource, type BlobSource } from './blob-source.js';
 export { ImportedCache, type ImportedCacheOptions } from './imported-cache.js';
 export { CacheImporter, type CacheImporterDeps } from './importer.js';
-export { CacheExporter, type BuildCache, type CacheExporterDeps } from './exporter.js';
+export { CacheExporter, type CacheExporterDeps } from './exporter.js';
+export { cacheBundle, type BuildCache, type BundleDeps } from './bundle.js';
 export { CacheOutputs, inlineCacheKey, inlineRecords, type CacheOutputsOptions } from './inline.js';
-export { buildConfig, ChainResolver, positionOn, type ChainLayer, type KeyedChain } from './chains.js';
+export { ChainResolver, ConfigBuilder, positionOn, type ChainLayer, type KeyedChain } from './chains.js';
+export { addBuildKitRecords, type BuildKitRecordOptions } from './buildkit-records.js';
 export {
   exportCacheMounts,
   usedCacheMounts,
   type ExportedCacheMount,
   type UsedCacheMount,
 } from './cache-mounts.js';
+export {
+  bkExecDigest,
+  bkExecKeyedByInputs,
+  bkImageConfigDigest,
+  bkImageDigest,
+  bkRecordDigest,
+  BuildKitRecords,
+} from './buildkit-keys.js';
