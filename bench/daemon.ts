@@ -32,6 +32,8 @@ export interface DaemonSpec {
   readonly registryHosts: readonly string[];
   /** Write a V8 CPU profile of kilnd here when it stops (`--cpu-prof`). */
   readonly profileDir?: string;
+  /** More node flags for kilnd. */
+  readonly nodeFlags?: readonly string[];
   readonly signal?: AbortSignal;
 }
 
@@ -69,9 +71,14 @@ export async function startDaemon(spec: DaemonSpec): Promise<BenchDaemon> {
   let file = spec.binary;
   if (spec.engine === 'kiln') {
     file = process.execPath;
-    args.unshift(spec.binary);
-    // Per-process options: a bench run that is itself profiled must not leak into the daemon.
-    env.NODE_OPTIONS = spec.profileDir ? `--cpu-prof --cpu-prof-dir=${spec.profileDir}` : '';
+    // Node 20 refuses --cpu-prof in NODE_OPTIONS; it goes on the command line. NODE_OPTIONS is
+    // cleared so flags meant for the runner do not leak into the daemon.
+    args.unshift(
+      ...(spec.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.profileDir}`] : []),
+      ...(spec.nodeFlags ?? []),
+      spec.binary,
+    );
+    env.NODE_OPTIONS = '';
   }
   const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let log = '';

@@ -27,6 +27,15 @@ describe('parseBenchArgs', () => {
     assert.equal(o.buildctl, '/bk/buildctl');
   });
 
+  it('passes node flags through to kilnd', () => {
+    const o = parseBenchArgs(
+      ['--kiln-node-flag=--max-semi-space-size=4', '--kiln-node-flag=--jitless'],
+      {},
+      defaults,
+    );
+    assert.deepEqual(o.kilnNodeFlags, ['--max-semi-space-size=4', '--jitless']);
+  });
+
   it('refuses bad values, naming the flag', () => {
     for (const argv of [['--runs', '0'], ['--form', 'yaml'], ['--bogus'], ['--no-kiln']]) {
       assert.throws(

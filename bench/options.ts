@@ -15,6 +15,8 @@ export interface BenchOptions {
   readonly noKiln: boolean;
   /** Write kilnd CPU profiles (and their summary) here. */
   readonly profileDir?: string;
+  /** Extra node flags for kilnd (`--max-semi-space-size=4`), to measure alternatives. */
+  readonly kilnNodeFlags: readonly string[];
   /** Where the JSON goes besides stdout's table. */
   readonly out: string;
   readonly help: boolean;
@@ -36,6 +38,7 @@ export const benchUsage = `Usage: npm run bench -- [options]
                      hand builds over as LLB (default) or through the dockerfile.v0 frontend
   --no-kiln          measure BuildKit and the baselines only
   --profile DIR      run kilnd under --cpu-prof; profiles and a summary land in DIR
+  --kiln-node-flag F node flag for kilnd, e.g. --kiln-node-flag=--max-semi-space-size=4 (repeatable)
   --out FILE         JSON results (default bench/results/latest.json)
   -h, --help         this help
 
@@ -60,6 +63,7 @@ export function parseBenchArgs(
         form: { type: 'string', default: 'llb' },
         'no-kiln': { type: 'boolean', default: false },
         profile: { type: 'string' },
+        'kiln-node-flag': { type: 'string', multiple: true },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -84,6 +88,7 @@ export function parseBenchArgs(
     buildctl: vars.BUILDCTL ?? defaults.buildctl,
     noKiln: values['no-kiln'],
     ...(values.profile ? { profileDir: values.profile } : {}),
+    kilnNodeFlags: values['kiln-node-flag'] ?? [],
     out: values.out ?? defaults.out,
     help: values.help,
   };

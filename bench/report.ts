@@ -117,7 +117,7 @@ export function summarizeBench(
     for (const m of mine) {
       if (m.error === undefined) continue;
       const message = m.error.split('\n').find((l) => l.trim()) ?? m.error;
-      const key = `${m.subject}\0${m.phase}\0${message}`;
+      const key = `${workload.name}\0${m.subject}\0${m.phase}\0${message}`;
       const entry = failures.get(key) ?? {
         row: { workload: workload.name, subject: m.subject, phase: m.phase, count: 0, message },
         count: 0,

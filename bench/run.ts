@@ -40,7 +40,7 @@ async function bench(options: BenchOptions, signal: AbortSignal): Promise<void> 
     ? allWorkloads.filter((w) => options.only.includes(w.name))
     : allWorkloads;
   const engines: EngineSpec[] = [];
-  if (!options.noKiln) engines.push({ engine: 'kiln', binary: kilnMain });
+  if (!options.noKiln) engines.push({ engine: 'kiln', binary: kilnMain, nodeFlags: options.kilnNodeFlags });
   if (options.buildkitd) engines.push({ engine: 'buildkit', binary: options.buildkitd });
   const benchRoot = join(tmpdir(), 'kiln-bench');
   await mkdir(join(benchRoot, 'inputs'), { recursive: true });
@@ -100,7 +100,13 @@ async function bench(options: BenchOptions, signal: AbortSignal): Promise<void> 
       kiln: { commit: await version('git', ['rev-parse', 'HEAD'], repoRoot) },
       buildkit: options.buildkitd ? { version: await version(options.buildkitd, ['--version']) } : undefined,
       buildctl: { path: options.buildctl, version: await version(options.buildctl, ['--version']) },
-      options: { runs: options.runs, quick: options.quick, form: options.form, only: options.only },
+      options: {
+        runs: options.runs,
+        quick: options.quick,
+        form: options.form,
+        only: options.only,
+        kilnNodeFlags: options.kilnNodeFlags,
+      },
       workloads: selected.map((w) => ({
         name: w.name,
         title: w.title,

@@ -40,6 +40,8 @@ export interface EngineSpec {
   readonly engine: Engine;
   /** kilnd's compiled main.js, or the buildkitd binary. */
   readonly binary: string;
+  /** kilnd only: more node flags. */
+  readonly nodeFlags?: readonly string[];
 }
 
 export interface RunnerOptions {
@@ -141,6 +143,7 @@ async function runOnce(
       buildctl: env.buildctl,
       registryHosts: [env.registryHost, env.pushRegistryHost],
       ...(profileDir ? { profileDir } : {}),
+      ...(spec.nodeFlags ? { nodeFlags: spec.nodeFlags } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
