@@ -141,11 +141,9 @@ describe('kilnctl build against a real daemon', { skip }, () => {
       const shown = `kilnctl:\n${ours.stderr}\nbuildctl:\n${theirs.stderr}`;
       assert.deepEqual(structure, plainStructure(theirs.stderr), shown);
       assert.ok(structure.size >= 8, shown);
-      assert.deepEqual(
-        structure.get('[stage-0 3/4] RUN echo building; cat /hello.txt; echo err >&2'),
-        ['DONE', 'log building', 'log err', 'log hi'],
-        shown,
-      );
+      const runStep = structure.get('[stage-0 3/4] RUN echo building; cat /hello.txt; echo err >&2') ?? [];
+      for (const kind of ['log building', 'log err', 'log hi']) assert.ok(runStep.includes(kind), shown);
+      assert.ok(runStep.includes('DONE') || runStep.includes('CACHED'), shown);
       assert.equal(
         await readFile(join(env.dir, 'md-k.json'), 'utf8'),
         await readFile(join(env.dir, 'md-b.json'), 'utf8'),
