@@ -1,9 +1,9 @@
 /**
- * The Dockerfile frontend, phase 1: everything BuildKit's `dockerfile.v0` frontend (v0.11.6, plus
- * the newer `${V#p}`-style expansions, `check` directive, COPY --parents/--exclude, ADD --exclude,
- * HEALTHCHECK --start-interval and RUN --security) does before it builds LLB. All of it is pure
- * (no I/O) and synchronous.
+ * The Dockerfile frontend: BuildKit v0.11.6's `dockerfile.v0`, built into kilnd.
  *
+ * Phase 1 — everything before LLB, pure and synchronous (plus the newer `${V#p}`-style
+ * expansions, `check` directive, COPY --parents/--exclude, ADD --exclude, HEALTHCHECK
+ * --start-interval and RUN --security):
  *   parseDockerfile(text)        → ParseResult (nodes with lines, directives, heredocs, warnings)
  *   parseStages(result)          → Dockerfile (typed instructions grouped into stages, meta ARGs)
  *   buildStageGraph(df, …)       → which stages a target needs, in dependency order
@@ -11,14 +11,27 @@
  *   expandInstruction            → the words BuildKit expands, with RUN --mount parsed
  *   startStage / dispatchInstruction / applyInstruction
  *                                → image config, build state and history, step by step
- *   planBuild(options)           → all of the above for one target platform (phase 2's input)
+ *   requiredImages / neededStages → what a build must resolve first (images, named contexts)
+ *   planBuild(options)           → all of the above for one target platform
  *   marshalImageConfig(image)    → the config JSON byte-for-byte as BuildKit's frontend writes it
  *   outline / listTargets / describeSubrequests
  *                                → the `frontend.outline`, `frontend.targets`, `…describe` results
  *   stepPrefix / displayCommand  → progress names of steps as BuildKit shows them
  *
- * Errors: DockerfileError (with the Dockerfile lines), WordExpansionError, TargetNotFoundError,
- * BuildOptionError; all `kind: 'invalid-argument'`.
+ * Phase 2 — LLB and the frontend:
+ *   convertDockerfile(options)   → the target's LLB State (ops byte-identical to dockerfile2llb's
+ *                                  for the same inputs) and image config, for one platform; pure
+ *   resolveConversionInputs      → base/`--from` image configs and named contexts, fetched in
+ *                                  parallel through the gateway
+ *   loadDockerfile               → the Dockerfile and .dockerignore from the client's locals (or
+ *                                  a git/http context)
+ *   parseFrontendOptions         → the `--opt` keys, checked with BuildKit's messages
+ *   dockerfileFrontend           → the whole `dockerfile.v0` Frontend over a GatewayClient
+ *
+ * Errors: DockerfileError (with the Dockerfile lines), DockerfileSourceError (the same, carrying
+ * the Dockerfile for buildctl's error excerpt), WordExpansionError, TargetNotFoundError,
+ * BuildOptionError (`invalid-argument`); DockerfileReadError (`not-found`);
+ * FrontendUnsupportedError (`unimplemented`).
  */
 export {
   BuildOptionError,
