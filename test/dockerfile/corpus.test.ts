@@ -40,7 +40,7 @@ function fixture(name: string): EntryResult {
 /**
  * Image configs without the build information BuildKit v0.11.6's image exporter embeds
  * (`moby.buildkit.buildinfo.v1`, deprecated upstream since v0.12): the exporter, not the frontend,
- * writes it, so it is checked on its own below.
+ * writes it, and kiln's exporters return it as the `containerimage.buildinfo` response instead.
  */
 function withoutBuildInfo(configs: Readonly<Record<string, unknown>> | undefined) {
   if (!configs) return configs;
