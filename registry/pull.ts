@@ -8,7 +8,7 @@ import {
   type ImageReference,
   type Platform,
 } from '../oci/index.js';
-import { RegistryProtocolError } from './errors.js';
+import { RegistryContentMismatchError, RegistryProtocolError } from './errors.js';
 import { fetchBlob } from './blob-fetch.js';
 import { getManifest, isIndex, parseManifest } from './manifest.js';
 import {
@@ -69,13 +69,22 @@ async function ensureBlob(job: PullJob, descriptor: Descriptor): Promise<void> {
   const report = (offset: number, status: PullProgress['status']): void =>
     options.onProgress?.({ descriptor, offset, status });
   // The store serialises writers by ref: a second pull of this digest waits, then finds it committed.
-  const result = await copyStream(options.store, fetchBlob(rc, repo, descriptor, { signal }), {
+  // The writer verifies the digest, so the download does not hash the bytes a second time.
+  const result = await copyStream(options.store, fetchBlob(rc, repo, descriptor, { signal, verify: false }), {
     ref: `fetch-${descriptor.digest}`,
     expected: descriptor.digest,
     total: descriptor.size,
     lease: options.lease,
     signal,
     onProgress: (offset) => report(offset, 'downloading'),
+  }).catch((error: unknown) => {
+    const actual = (error as { code?: unknown; actual?: unknown }).actual;
+    if ((error as { code?: unknown }).code !== 'KILN_CONTENT_DIGEST_MISMATCH') throw error;
+    throw new RegistryContentMismatchError({
+      ...authContext('pull', repo),
+      detail: `blob ${descriptor.digest} arrived with digest ${String(actual)}`,
+      cause: error,
+    });
   });
   report(descriptor.size, result.existed ? 'exists' : 'done');
 }
