@@ -22,6 +22,8 @@ export interface CommandContext {
   client(): Promise<Client>;
   /** Cancelled on SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
+  /** `--debug`: print debug lines (the exporter response after a build). */
+  readonly debug: boolean;
   /** Logs a warning line to stderr (logrus style). */
   warn(message: string): void;
 }

@@ -138,6 +138,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       env: io.env,
       cwd: io.cwd,
       signal: io.signal,
+      debug: globals.bool('debug'),
       warn: (message) => io.stderr.write(`WARN[0000] ${message}\n`),
       client: async () => {
         if (client) return client;

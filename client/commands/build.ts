@@ -247,6 +247,10 @@ export const buildCommand: Command = {
       const result = await run;
       await shown;
       display.finish();
+      if (ctx.debug) {
+        for (const [k, v] of Object.entries(result.response))
+          ctx.stderr.write(`DEBU[0000] exporter response: ${k}=${v}\n`);
+      }
       const metadataFile = f.string('metadata-file');
       if (metadataFile) await writeMetadataFile(metadataFile, result.response);
       const txt = result.metadata['result.txt'];
