@@ -23,3 +23,13 @@ export const gatewayCaps: ReadonlyArray<{ readonly id: string; readonly deprecat
   { id: 'gateway.evaluate' },
   { id: 'gateway.warnings' },
 ];
+
+/**
+ * The container caps (NewContainer, ExecProcess, ReleaseContainer with extra hosts), served to
+ * frontends that gateway.v0 runs in containers on top of `gatewayCaps`. Signals and terminals
+ * are not offered: a process can only be killed, through its stream's cancellation.
+ */
+export const gatewayExecCaps: ReadonlyArray<{ readonly id: string; readonly deprecated?: boolean }> = [
+  { id: 'gateway.exec' },
+  { id: 'gateway.exec.extrahosts' },
+];
