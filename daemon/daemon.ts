@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { LocalContentStore } from '../content/index.js';
+import { gatewayCaps, gatewayExecCaps } from '../frontend/gateway/index.js';
 import { CacheExporter, CacheImporter, Exporters } from '../exporters/index.js';
 import { RuncExecutor } from '../executor/index.js';
 import { llbCaps } from '../llb/index.js';
@@ -36,6 +37,7 @@ import {
   TreeRecordStore,
   type Frontend,
 } from '../solver/index.js';
+import { createGatewayFrontend } from '../solver/gateway-frontend/index.js';
 import type { KilndConfig } from './config.js';
 import { controlService, type DiskUsageService } from './control-service.js';
 import { deferredService } from './deferred-service.js';
@@ -48,7 +50,7 @@ import { healthService } from './health-service.js';
 import { insightService } from './insight-service.js';
 import { startDebugServer } from './debug-server.js';
 import { Metrics } from './metrics.js';
-import { toServiceError } from './grpc-status.js';
+import { ClientReportedError, toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
 import { ApiServer } from './server.js';
 import { kilnVersion } from './version.js';
@@ -264,7 +266,24 @@ export async function startDaemon(
       }),
       gateway: {
         loadDefinition: (definition) => loadDefinition(definition),
-        frontends: options.frontends ?? new Map(),
+        frontends: new Map([
+          ...(options.frontends ?? []),
+          [
+            'gateway.v0',
+            createGatewayFrontend({
+              executor,
+              snapshots: opSnapshots(snapshotter),
+              cacheMounts,
+              worker,
+              gatewayCaps: [...gatewayCaps, ...gatewayExecCaps],
+              llbCaps: llbCaps.map((c) => ({ id: c.id, enabled: c.enabled })),
+              errors: { toServiceError, fromStatus: (status) => new ClientReportedError(status) },
+              stateDir: join(root, 'gateway'),
+              defaultNetwork: config.worker.networkMode,
+              logger: logger.child({ component: 'gateway-frontend' }),
+            }),
+          ],
+        ]),
         files: new ResultFiles(access),
         images: new RegistryImageConfigResolver(registries, content),
         workerPlatforms: platforms,
