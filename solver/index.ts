@@ -37,6 +37,7 @@ export {
   type CacheMap,
   type LazyLayers,
   type RemoteCache,
+  type RemoteStep,
   type DepSpec,
   type OpContext,
   type ResultRef,
@@ -82,4 +83,10 @@ export {
   type JobEvent,
   type VertexEvent,
 } from './events.js';
-export { criticalPath, explainBuild, type BuildExplanation, type MissReason, type StepExplanation } from './explain.js';
+export {
+  criticalPath,
+  explainBuild,
+  type BuildExplanation,
+  type MissReason,
+  type StepExplanation,
+} from './explain.js';
