@@ -18,7 +18,7 @@ fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   runc qemu-user-static docker-registry skopeo apache2-utils openssl ca-certificates \
-  git zstd iproute2 util-linux python3 make g++ >/dev/null
+  git zstd xz-utils bzip2 iproute2 util-linux python3 make g++ chromium >/dev/null
 
 # QEMU handlers: mount binfmt_misc and register the handlers Debian ships when they are missing.
 if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
