@@ -1,4 +1,5 @@
 import type { Descriptor, Digest, Platform } from '../oci/index.js';
+import type { Op } from '../proto/gen/pb/ops_pb.js';
 import type { StatusRecord } from './progress.js';
 
 /**
@@ -32,9 +33,22 @@ export async function materialized(ref: ResultRef, signal: AbortSignal): Promise
   return ref.lazy && ref.snapshot === undefined ? { snapshot: await ref.lazy.materialize(signal) } : ref;
 }
 
+/**
+ * A step as a remote cache may need it to find the step under another tool's keys (BuildKit's
+ * own cache keys are computed from the LLB op, its platform and its inputs' keys).
+ */
+export interface RemoteStep {
+  readonly op: Op;
+  readonly platform: Platform;
+  /** The output the key is for. */
+  readonly output: number;
+  /** The steps producing the op's inputs, each with the output it takes. */
+  inputs(): readonly RemoteStep[];
+}
+
 /** A remote cache a build imported: results by cache key, fetched lazily. */
 export interface RemoteCache {
-  lookup(key: string, signal: AbortSignal): Promise<LazyLayers | undefined>;
+  lookup(key: string, signal: AbortSignal, step?: RemoteStep): Promise<LazyLayers | undefined>;
 }
 
 export const emptyRef: ResultRef = { snapshot: undefined };

@@ -8,7 +8,7 @@ import { OpSchema, type Op } from '../proto/gen/pb/ops_pb.js';
 import { CacheStore } from './cache-store.js';
 import { JobProgress } from './job-progress.js';
 import { toOpView, type LlbOpView } from './llb-view.js';
-import type { SolverOp } from './op.js';
+import type { RemoteCache, RemoteStep, SolverOp } from './op.js';
 import type { ProgressEvent } from './progress.js';
 import { Scheduler, type SchedulerJob, type SolverGraph } from './scheduler.js';
 
@@ -164,5 +164,35 @@ describe('Scheduler', () => {
     const last = nodes[nodes.length - 1]!;
     const { ref } = await scheduler.build(graphOf(...nodes), { digest: last.digest, index: 0 }, job('deep'));
     assert.equal(ref.snapshot, 'snap-n19999');
+  });
+
+  it("gives remote caches the step (op, platform, output, inputs' steps) after a local miss", async () => {
+    const { scheduler, runs, job } = harness();
+    const a = node('remote-a', [], 10);
+    const b = node('remote-b', [a.digest], 10);
+    const seen: RemoteStep[] = [];
+    const remote: RemoteCache = {
+      lookup: async (_key, _signal, step) => {
+        seen.push(step!);
+        if (step?.op !== b.view.op) return undefined;
+        return { layers: [], materialize: async () => 'snap-from-remote' };
+      },
+    };
+    const { ref } = await scheduler.build(
+      graphOf(a, b),
+      { digest: b.digest, index: 0 },
+      { ...job('remote'), remoteCaches: [remote] },
+    );
+    assert.equal(runs.get('remote-a'), 1, 'the miss runs');
+    assert.equal(runs.get('remote-b'), undefined, 'the hit does not');
+    assert.equal(ref.snapshot, undefined, 'and stays lazy');
+    assert.equal(await ref.lazy?.materialize(new AbortController().signal), 'snap-from-remote');
+    const step = seen.find((s) => s.op === b.view.op)!;
+    assert.deepEqual(step.platform, { os: 'linux', architecture: 'amd64' });
+    assert.equal(step.output, 0);
+    assert.deepEqual(
+      step.inputs().map((i) => [i.op, i.output]),
+      [[a.view.op, 0]],
+    );
   });
 });

@@ -10,6 +10,7 @@ import {
   materialized,
   type OpContext,
   type RemoteCache,
+  type RemoteStep,
   type ResultRef,
   type Selector,
   type SolverOp,
@@ -273,7 +274,7 @@ export class Scheduler {
       };
       const hit = view.ignoreCache
         ? undefined
-        : (this.#lookup(keys) ?? (await this.#remoteLookup(keys, state.job, signal)));
+        : (this.#lookup(keys) ?? (await this.#remoteLookup(keys, state.job, signal, view)));
       if (hit) {
         const outcome = { keys, refs: hit };
         vertex.transition({ kind: 'cached', ...(started ? { started } : {}), at: new Date(), outcome });
@@ -336,9 +337,10 @@ export class Scheduler {
     keys: readonly string[],
     job: SchedulerJob,
     signal: AbortSignal,
+    view: LlbOpView,
   ): Promise<ResultRef[] | undefined> {
     for (const remote of job.remoteCaches ?? []) {
-      const found = await Promise.all(keys.map((key) => remote.lookup(key, signal)));
+      const found = await Promise.all(keys.map((key, i) => remote.lookup(key, signal, this.#step(view, i))));
       if (found.every((f) => f !== undefined)) {
         return found.map((lazy, i) => {
           const key = keys[i]!;
@@ -359,6 +361,20 @@ export class Scheduler {
       }
     }
     return undefined;
+  }
+
+  /** A step as remote caches see it; its inputs are the vertices of the table (evaluated before it). */
+  #step(view: LlbOpView, output: number): RemoteStep {
+    return {
+      op: view.op,
+      platform: this.#platformOf(view),
+      output,
+      inputs: () =>
+        view.op.inputs.flatMap((input) => {
+          const producer = this.#vertices.get(input.digest);
+          return producer ? [this.#step(producer.view, Number(input.index))] : [];
+        }),
+    };
   }
 
   #platformOf(view: LlbOpView): Platform {

@@ -179,6 +179,11 @@ export class BuildKitRecords {
     });
   }
 
+  /** Records in the graph. */
+  get size(): number {
+    return this.config.records.length;
+  }
+
   /** Root records (no inputs) with this digest. */
   roots(digest: string): number[] {
     return (this.#byDigest.get(digest) ?? []).filter((i) => !this.config.records[i]!.inputs?.length);

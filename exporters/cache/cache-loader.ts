@@ -1,10 +1,13 @@
 import { isDigest, MediaType, type Descriptor, type Digest } from '../../oci/index.js';
 import type { BlobSource } from './blob-source.js';
+import { BuildKitRecords } from './buildkit-keys.js';
 import {
   layerChain,
   parseCacheConfig,
   parseRecords,
   type CacheConfig,
+  type CacheLayer,
+  type CacheMountEntry,
   type CacheRecord,
 } from './cache-config.js';
 import { parseCacheTop } from './cache-index.js';
@@ -25,6 +28,10 @@ export interface LoadedCache {
   readonly mounts: ReadonlyMap<string, ImportedLayer>;
   /** Records read (with or without results): BuildKit's intermediate keys count too. */
   readonly records: number;
+  /** BuildKit's record graph (roots by digest, the rest by links from their inputs). */
+  readonly graph: BuildKitRecords;
+  /** The usable result chain of a record of `graph`. */
+  resultOf(record: number): readonly ImportedLayer[] | undefined;
 }
 
 const uncompressedAnnotation = 'containerd.io/uncompressed';
@@ -36,43 +43,79 @@ function withDiffId(descriptor: Descriptor, diffId?: string): ImportedLayer | un
   return d && isDigest(d) ? { descriptor, diffId: d } : undefined;
 }
 
-/** Indexes records whose every layer has a descriptor with a diffID; the first usable result wins. */
-function index(
-  config: CacheConfig,
-  layers: ReadonlyArray<ImportedLayer | undefined>,
-  into: {
-    results: Map<string, readonly ImportedLayer[]>;
-    blobs: Map<string, ImportedLayer>;
-    mounts: Map<string, ImportedLayer>;
-  },
-): void {
-  for (const l of layers) if (l) into.blobs.set(l.descriptor.digest, l);
-  const resolve = (indexes: readonly number[]): ImportedLayer[] | undefined => {
-    const out: ImportedLayer[] = [];
-    for (const i of indexes) {
-      const l = layers[i];
-      if (!l) return undefined;
-      out.push(l);
+/** Several configs (an image's per-platform inline caches) as one, indexes shifted. */
+class MergedConfig {
+  readonly layers: CacheLayer[] = [];
+  readonly records: CacheRecord[] = [];
+  readonly imported: Array<ImportedLayer | undefined> = [];
+  readonly mounts: CacheMountEntry[] = [];
+
+  add(config: CacheConfig, imported: ReadonlyArray<ImportedLayer | undefined>): void {
+    const l = this.layers.length;
+    const r = this.records.length;
+    for (const layer of config.layers)
+      this.layers.push({ ...layer, parent: layer.parent === -1 ? -1 : layer.parent + l });
+    this.imported.push(...imported);
+    for (const record of config.records) {
+      this.records.push({
+        digest: record.digest,
+        ...(record.results ? { results: record.results.map((x) => ({ ...x, layer: x.layer + l })) } : {}),
+        ...(record.chains
+          ? { chains: record.chains.map((c) => ({ ...c, layers: c.layers.map((i) => i + l) })) }
+          : {}),
+        ...(record.inputs
+          ? { inputs: record.inputs.map((alts) => alts.map((a) => ({ ...a, link: a.link + r }))) }
+          : {}),
+      });
     }
-    return out;
-  };
-  for (const record of config.records) {
-    if (!record.digest || into.results.has(record.digest)) continue;
-    const candidates = [
-      ...(record.results ?? []).map((r) => layerChain(config, r.layer)),
-      ...(record.chains ?? []).map((c) => c.layers),
-    ];
-    for (const candidate of candidates) {
-      const chain = resolve(candidate);
-      if (chain && chain.length > 0) {
-        into.results.set(record.digest, chain);
-        break;
-      }
-    }
+    for (const m of config.cacheMounts ?? []) this.mounts.push({ ...m, layer: m.layer + l });
   }
-  for (const m of config.cacheMounts ?? []) {
-    const l = layers[m.layer];
-    if (l && !into.mounts.has(m.id)) into.mounts.set(m.id, l);
+
+  loaded(): LoadedCache {
+    const config: CacheConfig = { layers: this.layers, records: this.records, cacheMounts: this.mounts };
+    const blobs = new Map<string, ImportedLayer>();
+    for (const l of this.imported) if (l) blobs.set(l.descriptor.digest, l);
+    const resolve = (indexes: readonly number[]): ImportedLayer[] | undefined => {
+      const out: ImportedLayer[] = [];
+      for (const i of indexes) {
+        const l = this.imported[i];
+        if (!l) return undefined;
+        out.push(l);
+      }
+      return out.length > 0 ? out : undefined;
+    };
+    const resultOf = (index: number): ImportedLayer[] | undefined => {
+      const record = this.records[index];
+      if (!record) return undefined;
+      for (const r of record.results ?? []) {
+        const chain = resolve(layerChain(config, r.layer));
+        if (chain) return chain;
+      }
+      for (const c of record.chains ?? []) {
+        const chain = resolve(c.layers);
+        if (chain) return chain;
+      }
+      return undefined;
+    };
+    const results = new Map<string, readonly ImportedLayer[]>();
+    this.records.forEach((record, i) => {
+      if (!record.digest || results.has(record.digest)) return;
+      const chain = resultOf(i);
+      if (chain) results.set(record.digest, chain);
+    });
+    const mounts = new Map<string, ImportedLayer>();
+    for (const m of this.mounts) {
+      const l = this.imported[m.layer];
+      if (l && !mounts.has(m.id)) mounts.set(m.id, l);
+    }
+    return {
+      results,
+      blobs,
+      mounts,
+      records: this.records.length,
+      graph: new BuildKitRecords(config),
+      resultOf,
+    };
   }
 }
 
@@ -135,34 +178,26 @@ async function inlineCache(
 export async function loadCache(source: BlobSource, signal?: AbortSignal): Promise<LoadedCache> {
   const top = await source.top(signal);
   const parsed = parseCacheTop(top.bytes, top.mediaType, source.name);
-  const into = {
-    results: new Map<string, readonly ImportedLayer[]>(),
-    blobs: new Map<string, ImportedLayer>(),
-    mounts: new Map<string, ImportedLayer>(),
-  };
-  let records = 0;
+  const merged = new MergedConfig();
   if (parsed.kind === 'cache') {
     if (parsed.config.size > 64 << 20) {
       throw new CacheFormatError(source.name, `cache config is ${parsed.config.size} bytes`);
     }
     const config = parseCacheConfig(await source.readSmall(parsed.config, signal), source.name);
     const byDigest = new Map(parsed.layers.map((d) => [d.digest, d]));
-    const layers = config.layers.map((l) => {
-      const d = byDigest.get(l.blob);
-      return d ? withDiffId(d) : undefined;
-    });
-    index(config, layers, into);
-    records = config.records.length;
+    merged.add(
+      config,
+      config.layers.map((l) => {
+        const d = byDigest.get(l.blob);
+        return d ? withDiffId(d) : undefined;
+      }),
+    );
   } else {
     const manifests = parsed.manifests
       .filter((m) => m.mediaType === MediaType.ociManifest || m.mediaType === MediaType.dockerManifest)
       .slice(0, maxInlineManifests);
     const found = await Promise.all(manifests.map((m) => inlineCache(source, m, signal)));
-    for (const inline of found) {
-      if (!inline) continue;
-      index(inline.config, inline.layers, into);
-      records += inline.config.records.length;
-    }
+    for (const inline of found) if (inline) merged.add(inline.config, inline.layers);
   }
-  return { ...into, records };
+  return merged.loaded();
 }

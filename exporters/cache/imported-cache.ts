@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { copyStream, type ContentStore } from '../../content/index.js';
-import type { Descriptor, Digest } from '../../oci/index.js';
+import { formatReference, parseReference, type Descriptor, type Digest } from '../../oci/index.js';
 import { applyTar, unpack, type LocalSnapshotter } from '../../snapshotter/index.js';
-import type { LazyLayers, RemoteCache } from '../../solver/index.js';
+import type { LazyLayers, RemoteCache, RemoteStep } from '../../solver/index.js';
 import type { BlobSource } from './blob-source.js';
+import { bkExecDigest, bkExecKeyedByInputs, bkImageDigest, bkRecordDigest } from './buildkit-keys.js';
 import type { ImportedLayer, LoadedCache } from './cache-loader.js';
 import { CacheImportError } from './errors.js';
 
@@ -16,6 +17,11 @@ export interface ImportedCacheOptions {
   readonly snapshotter: LocalSnapshotter;
   /** Lease that holds fetched layers (created on first use). */
   readonly lease: () => Promise<string>;
+  /**
+   * The top-level digest an image reference resolves to (as the build's image source saw it), to
+   * find image steps under BuildKit's keys; without it only kiln's keys are looked up.
+   */
+  readonly topLevel?: (ref: string, signal: AbortSignal) => Promise<Digest | undefined>;
   readonly logger?: Logger;
 }
 
@@ -51,6 +57,7 @@ export class ImportedCache implements RemoteCache {
   readonly source: BlobSource;
   readonly #loaded: Promise<LoadedCache | undefined>;
   readonly #options: ImportedCacheOptions;
+  readonly #bkMemo = new WeakMap<RemoteStep['op'], Map<number, Promise<number[]>>>();
 
   constructor(options: ImportedCacheOptions) {
     this.#options = options;
@@ -66,11 +73,64 @@ export class ImportedCache implements RemoteCache {
     return signal ? raceSignal(this.#loaded, signal) : this.#loaded;
   }
 
-  /** The result recorded for `key`, lazily; undefined on a miss. Waits for the manifest. */
-  async lookup(key: string, signal: AbortSignal): Promise<LazyLayers | undefined> {
-    const chain = (await this.loaded(signal))?.results.get(key);
+  /**
+   * The result recorded for `key` (kiln's key), or for `step` under BuildKit's own keys (image
+   * sources and exec steps keyed by their inputs), lazily; undefined on a miss. Waits for the
+   * manifest.
+   */
+  async lookup(key: string, signal: AbortSignal, step?: RemoteStep): Promise<LazyLayers | undefined> {
+    const loaded = await this.loaded(signal);
+    if (!loaded) return undefined;
+    let chain = loaded.results.get(key);
+    if (!chain && step && loaded.graph.size > 0) {
+      for (const record of await this.#buildkitRecords(loaded, step, signal)) {
+        chain = loaded.resultOf(record);
+        if (chain) break;
+      }
+    }
     if (!chain) return undefined;
-    return { layers: chain, materialize: (s) => this.materialize(chain, s) };
+    const found = chain;
+    return { layers: found, materialize: (s) => this.materialize(found, s) };
+  }
+
+  /** The records of BuildKit's graph that are `step` (memoised per op and output). */
+  #buildkitRecords(loaded: LoadedCache, step: RemoteStep, signal: AbortSignal): Promise<number[]> {
+    let byOutput = this.#bkMemo.get(step.op);
+    if (!byOutput) this.#bkMemo.set(step.op, (byOutput = new Map()));
+    let found = byOutput.get(step.output);
+    if (!found) {
+      found = this.#computeBuildkitRecords(loaded, step, signal).catch((err: unknown) => {
+        byOutput.delete(step.output);
+        throw err;
+      });
+      byOutput.set(step.output, found);
+    }
+    return found;
+  }
+
+  async #computeBuildkitRecords(
+    loaded: LoadedCache,
+    step: RemoteStep,
+    signal: AbortSignal,
+  ): Promise<number[]> {
+    const { op } = step;
+    if (op.op.case === 'source') {
+      const id = op.op.value.identifier;
+      if (!id.startsWith('docker-image://') || !this.#options.topLevel) return [];
+      const name = formatReference(parseReference(id.slice('docker-image://'.length)));
+      const top = await this.#options.topLevel(name, signal).catch((err: unknown) => {
+        signal.throwIfAborted();
+        this.#options.logger?.debug({ err, image: name }, 'image not resolved for BuildKit keys');
+        return undefined;
+      });
+      return top ? loaded.graph.roots(bkRecordDigest(bkImageDigest(top, step.platform), 0)) : [];
+    }
+    if (op.op.case !== 'exec' || !bkExecKeyedByInputs(op.op.value)) return [];
+    const inputs = await Promise.all(
+      step.inputs().map((input) => this.#buildkitRecords(loaded, input, signal)),
+    );
+    if (inputs.length !== op.inputs.length || inputs.some((alts) => alts.length === 0)) return [];
+    return loaded.graph.linked(bkRecordDigest(bkExecDigest(op.op.value, step.platform), step.output), inputs);
   }
 
   /** The cache's entry for a blob (a layer of any result or cache mount), if it lists it. */

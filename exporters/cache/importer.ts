@@ -65,6 +65,12 @@ export class CacheImporter implements CacheImportRunner {
         content: this.#deps.content,
         snapshotter: this.#deps.snapshotter,
         lease: leaseOnce,
+        topLevel: async (ref, signal) => {
+          // The image source resolved it moments ago: answered from the remembered resolution.
+          const client = this.#deps.registries.forSessions(job.sessionIds);
+          const resolved = await client.resolve(ref, { mode: 'local', store: this.#deps.content, signal });
+          return resolved.descriptor.digest;
+        },
         ...(this.#deps.logger ? { logger: this.#deps.logger } : {}),
       });
       const { cacheMounts } = this.#deps;
