@@ -56,6 +56,8 @@ export interface KilndConfig {
     readonly gcPolicies: readonly GcPolicy[];
     /** `gckeepstorage`: the budget the default rules use. */
     readonly gcKeepStorage?: DiskSize;
+    /** How long after a build collection runs (kiln's `gcDelay`; default one minute). */
+    readonly gcDelayMs?: number;
   };
   readonly history: { readonly maxAgeMs: number; readonly maxEntries: number };
   /** Where to serve metrics, health and (later) the build view over HTTP; off when absent. */
@@ -284,6 +286,7 @@ export function parseConfigFile(text: string, path: string): FileSettings {
       runtime: oci.string('binary'),
       gc: oci.bool('gc'),
       gcKeepStorage: oci.size('gckeepstorage'),
+      gcDelayMs: oci.duration('gcDelay'),
       gcPolicies: gcPolicies.length > 0 ? gcPolicies : undefined,
     }),
     registries,

@@ -302,6 +302,7 @@ export async function startDaemon(
       const gc = new GarbageCollector({
         storage,
         root,
+        ...(config.worker.gcDelayMs !== undefined ? { afterBuildDelayMs: config.worker.gcDelayMs } : {}),
         policies:
           config.worker.gcPolicies.length > 0
             ? config.worker.gcPolicies

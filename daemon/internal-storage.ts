@@ -19,7 +19,7 @@ export function internalStorage(options: { root: string; content: ContentStore }
     usageCount: 0,
     description,
     recordType: 'internal',
-    shared: true,
+    shared: false,
   });
   return {
     async records(): Promise<StorageRecord[]> {
@@ -29,7 +29,7 @@ export function internalStorage(options: { root: string; content: ContentStore }
         db += (await stat(join(options.root, file)).catch(() => ({ size: 0 }))).size;
       }
       return [
-        record('content', size, 'content store blobs'),
+        ...(size > 0 ? [record('content', size, 'content store blobs')] : []),
         { ...record('metadata', db, 'metadata database'), inUse: true },
       ];
     },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -9,9 +10,18 @@ import type { TreeRecordStore } from './tree-records.js';
 
 const run = promisify(execFile);
 
+/** A 25-character id like BuildKit's record ids, stable for a snapshot key or a directory. */
+function recordId(name: string): string {
+  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
+  const hash = createHash('sha256').update(name).digest();
+  return [...hash.subarray(0, 25)].map((b) => alphabet[b % 36]).join('');
+}
+
 /** One thing kiln keeps on disk, as `buildctl du` lists it. */
 export interface StorageRecord {
   readonly id: string;
+  /** What the record stands for inside kiln (a snapshot key, a directory); never shown. */
+  readonly handle?: string;
   readonly mutable: boolean;
   readonly inUse: boolean;
   readonly size: number;
@@ -195,12 +205,13 @@ export class StorageManager {
   async #remove(record: StorageRecord): Promise<boolean> {
     if (record.recordType === 'internal') return (await this.deps.extra?.remove(record)) ?? false;
     if (record.recordType === 'exec.cachemount') {
-      if (!this.deps.cacheMounts.forget(record.id)) return false;
-      await rm(record.id, { recursive: true, force: true });
+      const dir = record.handle ?? record.id;
+      if (!this.deps.cacheMounts.forget(dir)) return false;
+      await rm(dir, { recursive: true, force: true });
       return true;
     }
     for (const entry of this.deps.cache.records()) {
-      if (entry.snapshot === record.id || entry.key === record.id) this.deps.cache.delete(entry.key);
+      if (entry.snapshot === record.handle || entry.key === record.handle) this.deps.cache.delete(entry.key);
     }
     return true;
   }
@@ -225,11 +236,12 @@ export class StorageManager {
       }
       const usage = await snapshotter.usage(id).catch(() => ({ size: 0 }));
       bySnapshot.set(id, {
-        id,
+        id: recordId(id),
+        handle: id,
         mutable: false,
         inUse: inUse.has(id),
         size: usage.size,
-        parents: info.parent ? [info.parent] : [],
+        parents: info.parent ? [recordId(info.parent)] : [],
         createdAt: entry.createdAt,
         lastUsedAt: entry.lastUsedAt,
         usageCount: entry.usageCount,
@@ -244,11 +256,12 @@ export class StorageManager {
       if (info.kind !== 'committed' || bySnapshot.has(info.key)) continue;
       const usage = await snapshotter.usage(info.key).catch(() => ({ size: 0 }));
       bySnapshot.set(info.key, {
-        id: info.key,
+        id: recordId(info.key),
+        handle: info.key,
         mutable: false,
         inUse: inUse.has(info.key),
         size: usage.size,
-        parents: info.parent ? [info.parent] : [],
+        parents: info.parent ? [recordId(info.parent)] : [],
         createdAt: info.createdAt,
         usageCount: 0,
         description: info.labels['kiln.description'] ?? '',
@@ -258,7 +271,8 @@ export class StorageManager {
     }
     const mounts = await Promise.all(
       cacheMounts.list().map(async (m) => ({
-        id: m.dir,
+        id: recordId(m.dir),
+        handle: m.dir,
         mutable: true,
         inUse: m.inUse,
         size: await directorySize(m.dir),

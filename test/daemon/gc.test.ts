@@ -40,7 +40,8 @@ describe('garbage collection under a disk budget', { skip }, () => {
     await pushBusyboxIndex(registry);
     dir = await mkdtemp(join(tmpdir(), 'kiln-gc-'));
     const config = join(dir, 'kilnd.toml');
-    await writeFile(config, '[worker.oci]\ngckeepstorage = "200MB"\n');
+    // Collect right after each build, so the budget holds between builds too.
+    await writeFile(config, '[worker.oci]\ngckeepstorage = "200MB"\ngcDelay = "0s"\n');
     daemon = await startKilnd({ args: ['--config', config] });
   });
 
