@@ -67,7 +67,7 @@ export class SyntaxFrontendUnavailableError extends Error {
   constructor(opts: { image: string; fallbackOption: string; cause: unknown }) {
     const reason = opts.cause instanceof Error ? opts.cause.message : String(opts.cause);
     super(
-      `the frontend image ${opts.image} named by the syntax directive cannot be resolved (${reason}); ` +
+      `the syntax directive names a frontend that cannot be used (${reason}); ` +
         `pass --opt ${opts.fallbackOption}=true to build with kiln's built-in Dockerfile frontend instead`,
       { cause: opts.cause },
     );

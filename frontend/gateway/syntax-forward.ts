@@ -10,12 +10,19 @@ export interface SyntaxForwardOptions {
   readonly signal?: AbortSignal;
 }
 
+/** What gateway.v0 throws when the frontend image cannot be resolved (recognised by its code). */
+const unavailableCode = 'KILN_GATEWAY_FRONTEND_UNAVAILABLE';
+
+function isUnavailable(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === unavailableCode;
+}
+
 /**
  * Hands a build to the frontend image a syntax directive names (`# syntax=<image>` or
  * `build-arg:BUILDKIT_SYNTAX`), as BuildKit's Dockerfile frontend does: a `gateway.v0` solve with
- * the build's options plus `cmdline` and `source`, and the build's inputs. The image is resolved
- * first; when that fails and the build passed `--opt kiln.syntax-fallback=true`, a warning says
- * so and this resolves undefined, for the caller to build with its own frontend.
+ * the build's options plus `cmdline` and `source`, and the build's inputs. When the image cannot be
+ * resolved and the build passed `--opt kiln.syntax-fallback=true`, a warning says so and this
+ * resolves undefined, for the caller to build with its own frontend.
  *
  * Errors: SyntaxFrontendUnavailableError (unresolvable image, no fallback allowed), and whatever
  * the forwarded frontend fails with (its message and typed details unchanged).
@@ -25,10 +32,17 @@ export async function forwardToSyntaxFrontend(
   image: string,
   options: SyntaxForwardOptions,
 ): Promise<GatewayResult | undefined> {
-  const platform = client.workerPlatforms[0];
   try {
-    await client.resolveImageConfig(image, platform ? { platform } : {});
+    return await client.solve(
+      {
+        frontend: 'gateway.v0',
+        frontendOpt: { ...client.frontendOpt, cmdline: options.cmdline, source: image },
+        frontendInputs: client.inputs(),
+      },
+      options.signal,
+    );
   } catch (err) {
+    if (!isUnavailable(err)) throw err;
     if (client.frontendOpt[syntaxFallbackOption] !== 'true') {
       throw new SyntaxFrontendUnavailableError({ image, fallbackOption: syntaxFallbackOption, cause: err });
     }
@@ -40,12 +54,4 @@ export async function forwardToSyntaxFrontend(
     );
     return undefined;
   }
-  return client.solve(
-    {
-      frontend: 'gateway.v0',
-      frontendOpt: { ...client.frontendOpt, cmdline: options.cmdline, source: image },
-      frontendInputs: client.inputs(),
-    },
-    options.signal,
-  );
 }

@@ -24,6 +24,25 @@ export class FrontendCapsError extends Error {
   }
 }
 
+/**
+ * The frontend image cannot be resolved (unknown, unreachable registry, denied). The `# syntax=`
+ * hand-off recognises this code to fall back to the built-in frontend when the build allows it.
+ */
+export class FrontendImageUnavailableError extends Error {
+  readonly code = 'KILN_GATEWAY_FRONTEND_UNAVAILABLE' as const;
+  readonly kind: ErrorKind;
+  readonly image: string;
+  constructor(opts: { image: string; cause: unknown }) {
+    const reason = opts.cause instanceof Error ? opts.cause.message : String(opts.cause);
+    super(`frontend image ${opts.image} cannot be resolved: ${reason}`, { cause: opts.cause });
+    this.name = 'FrontendImageUnavailableError';
+    this.image = opts.image;
+    const kind = (opts.cause as { kind?: unknown } | undefined)?.kind;
+    this.kind =
+      kind === 'not-found' || kind === 'permission-denied' || kind === 'canceled' ? kind : 'unavailable';
+  }
+}
+
 /** The frontend image cannot be run: no filesystem, or its config cannot be read. */
 export class FrontendImageError extends Error {
   readonly code = 'KILN_GATEWAY_FRONTEND_IMAGE' as const;

@@ -1,8 +1,8 @@
 import { image, marshal } from '../../llb/index.js';
-import type { Platform } from '../../oci/index.js';
+import { formatReference, parseReference, type Platform } from '../../oci/index.js';
 import type { Definition } from '../../proto/gen/pb/ops_pb.js';
 import type { GatewayClient, GatewayRef } from '../gateway-client.js';
-import { FrontendImageError } from './errors.js';
+import { FrontendImageError, FrontendImageUnavailableError } from './errors.js';
 
 /** The parts of an image config that decide how a frontend runs. */
 export interface FrontendImageConfig {
@@ -65,8 +65,8 @@ function develOptions(opts: Readonly<Record<string, string>>): Record<string, st
  * `gateway-devel`, `source` names a frontend instead (e.g. dockerfile.v0) whose result is the
  * frontend's filesystem and whose `containerimage.config` its config.
  *
- * Errors: whatever resolving or pulling fails with; FrontendImageError for an empty result or
- * an unreadable config.
+ * Errors: FrontendImageUnavailableError (resolving failed), whatever pulling fails with;
+ * FrontendImageError for an empty result or an unreadable config.
  */
 export async function loadFrontendImage(
   client: GatewayClient,
@@ -94,10 +94,24 @@ export async function loadFrontendImage(
   }
   const mode = options['image-resolve-mode'];
   const resolveMode = mode === 'pull' || mode === 'local' ? mode : undefined;
-  const resolved = await client.resolveImageConfig(opts.source, {
-    ...(opts.platform ? { platform: opts.platform } : {}),
-    ...(resolveMode ? { resolveMode } : {}),
-  });
+  let name = opts.source;
+  try {
+    name = formatReference(parseReference(opts.source));
+  } catch {
+    // resolving reports the malformed reference
+  }
+  let resolved;
+  try {
+    resolved = await client.resolveImageConfig(name, {
+      ...(opts.platform ? { platform: opts.platform } : {}),
+      ...(resolveMode ? { resolveMode } : {}),
+      // As BuildKit names the step when gateway.v0 resolves its frontend.
+      logName: `resolve image config for ${name}`,
+    });
+  } catch (err) {
+    if (opts.signal.aborted) throw err;
+    throw new FrontendImageUnavailableError({ image: name, cause: err });
+  }
   const definition = marshal(
     image(resolved.ref, {
       recordType: 'frontend',

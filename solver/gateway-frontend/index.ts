@@ -24,6 +24,7 @@ export {
   FrontendCapsError,
   FrontendExitedError,
   FrontendImageError,
+  FrontendImageUnavailableError,
   FrontendProtocolError,
   FrontendSourceMissingError,
   FrontendUnresponsiveError,
