@@ -1,0 +1,5 @@
+/** The image's entrypoint: serve the JSON frontend to the daemon over stdin/stdout. */
+import { runFrontend } from '../../../frontend/index.js';
+import { jsonFrontend } from './frontend.js';
+
+process.exitCode = await runFrontend(jsonFrontend);
