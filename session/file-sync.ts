@@ -45,13 +45,20 @@ export interface ReceiveDirectoryResult {
   requested: number;
   /** File content bytes received. */
   bytes: number;
+  /**
+   * The tree equals `previous`, entry for entry (paths, metadata, xattrs): its regular files were
+   * then not linked into `dest`, which holds only directories, symlinks and special files. Use
+   * `previous.dir` instead, and discard `dest`.
+   */
+  unchanged: boolean;
 }
 
 /**
  * Pulls a client's local directory with FileSync.DiffCopy (the fsutil protocol) into `dest`.
  *
  * Cost: proportional to the bytes requested; unchanged files of `previous` are hardlinked, never
- * copied (committed snapshot files are never modified in place, so sharing inodes is safe).
+ * copied (committed snapshot files are never modified in place, so sharing inodes is safe), and
+ * not even linked when nothing at all changed (`unchanged`).
  * Content digests are computed while files are written. Symlinks are created as links and
  * nothing is ever written through one: every path is checked (clean, relative, parent a
  * directory received earlier) and files are created with O_EXCL|O_NOFOLLOW.

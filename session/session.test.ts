@@ -247,6 +247,43 @@ describe('FileSync.DiffCopy receiver', () => {
         previous: { dir: second, entries: r2.entries },
       });
       assert.equal(r3.requested, 7);
+      assert.equal(r3.unchanged, false, 'differ none never reuses');
+    });
+  });
+
+  it('incremental: an unchanged tree links nothing and says so', async () => {
+    const src = await makeTree(await emptyDir('same-src'));
+    await withSession([new FileSyncProvider({ dirs: { context: src } })], async (session) => {
+      const first = await emptyDir('same-1');
+      const r1 = await receiveDirectory(session, { dirName: 'context', dest: first });
+      assert.equal(r1.unchanged, false);
+      const second = await emptyDir('same-2');
+      const r2 = await receiveDirectory(session, {
+        dirName: 'context',
+        dest: second,
+        previous: { dir: first, entries: r1.entries },
+      });
+      assert.equal(r2.unchanged, true);
+      assert.equal(r2.requested, 0);
+      assert.deepEqual(
+        [...r2.entries].map(([p, e]) => [p, e.digest]),
+        [...r1.entries].map(([p, e]) => [p, e.digest]),
+      );
+      const files = (await fsp.readdir(second, { recursive: true, withFileTypes: true })).filter((e) =>
+        e.isFile(),
+      );
+      assert.deepEqual(files, [], 'no regular file was linked');
+      // One changed mode is a change: everything is linked again, the changed file requested.
+      await fsp.chmod(join(src, 'run.sh'), 0o700);
+      const third = await emptyDir('same-3');
+      const r3 = await receiveDirectory(session, {
+        dirName: 'context',
+        dest: third,
+        previous: { dir: first, entries: r1.entries },
+      });
+      assert.equal(r3.unchanged, false);
+      assert.equal(r3.requested, 1);
+      assert.deepEqual(await describeTree(third), await describeTree(src));
     });
   });
 

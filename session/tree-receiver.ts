@@ -42,6 +42,10 @@ export class Receiver {
   private readonly tasks: Promise<unknown>[] = [];
   private readonly hardlinks: ReceivedEntry[] = [];
   private readonly dirs: ReceivedEntry[] = [];
+  /** Files to reuse from `previous`, linked once every STAT is in (and only if something changed). */
+  private readonly deferred: { entry: ReceivedEntry; digest: string; link: () => void }[] = [];
+  /** The tree turned out to equal `previous`, entry for entry: nothing was linked into `dest`. */
+  private unchanged = false;
   private nextId = 0;
   private statsDone = false;
   private finSent = false;
@@ -82,6 +86,7 @@ export class Receiver {
       case PacketType.PACKET_STAT:
         if (!packet.stat) {
           this.statsDone = true;
+          this.onStatsDone();
           this.maybeFin();
         } else this.onStat(fromProtoStat(packet.stat));
         return;
@@ -167,25 +172,57 @@ export class Receiver {
     if (previous && before?.digest && sameMetadata(before.stat, stat)) {
       this.undecided++;
       const source = join(previous.dir, stat.path);
-      const reuse = parentReady
-        .then(() => fsp.link(source, target))
-        .then(
-          () => {
-            entry.digest = before.digest;
-          },
-          (err: unknown) => {
-            this.options.logger?.debug({ err, path: stat.path }, 'cannot reuse previous file; requesting it');
-            this.request(id, entry, target, parentReady);
-          },
-        )
-        .finally(() => {
-          this.undecided--;
-          this.maybeFin();
-        });
-      this.track(reuse, target, 'linking previous');
+      const link = (): void => {
+        const reuse = parentReady
+          .then(() => fsp.link(source, target))
+          .then(
+            () => {
+              entry.digest = before.digest;
+            },
+            (err: unknown) => {
+              this.options.logger?.debug(
+                { err, path: stat.path },
+                'cannot reuse previous file; requesting it',
+              );
+              this.request(id, entry, target, parentReady);
+            },
+          )
+          .finally(() => {
+            this.undecided--;
+            this.maybeFin();
+          });
+        this.track(reuse, target, 'linking previous');
+      };
+      this.deferred.push({ entry, digest: before.digest, link });
       return;
     }
     this.request(id, entry, target, parentReady);
+  }
+
+  /**
+   * Every STAT is in. When the tree is the previous one unchanged (same paths, same metadata,
+   * nothing requested), reused files are not linked at all: the caller keeps the previous tree.
+   * Otherwise they are linked now, still before FIN, so a file that cannot be linked is requested.
+   */
+  private onStatsDone(): void {
+    const deferred = this.deferred.splice(0);
+    if (this.sameAsPrevious()) {
+      this.unchanged = true;
+      for (const d of deferred) d.entry.digest = d.digest;
+      this.undecided -= deferred.length;
+      return;
+    }
+    for (const d of deferred) d.link();
+  }
+
+  private sameAsPrevious(): boolean {
+    const previous = this.options.differ === 'none' ? undefined : this.options.previous;
+    if (!previous || this.requested > 0 || previous.entries.size !== this.entries.size) return false;
+    for (const [path, { stat }] of this.entries) {
+      const before = previous.entries.get(path)?.stat;
+      if (!before || !sameMetadata(before, stat) || !sameXattrs(before, stat)) return false;
+    }
+    return true;
   }
 
   private request(id: number, entry: ReceivedEntry, target: string, parentReady: Promise<void>): void {
@@ -313,6 +350,10 @@ export class Receiver {
   async finish(): Promise<ReceiveDirectoryResult> {
     await this.settle();
     this.throwIfFailed();
+    if (this.unchanged) {
+      for (const entry of this.hardlinks) entry.digest = this.entries.get(entry.stat.linkname)?.digest;
+      return { entries: this.entries, requested: 0, bytes: this.bytes, unchanged: true };
+    }
     const { dest } = this.options;
     for (const entry of this.hardlinks) {
       const target = join(dest, entry.stat.path);
@@ -337,7 +378,7 @@ export class Receiver {
         throw new FileSyncWriteError({ path: target, operation: 'setting metadata of', cause: err });
       }
     }
-    return { entries: this.entries, requested: this.requested, bytes: this.bytes };
+    return { entries: this.entries, requested: this.requested, bytes: this.bytes, unchanged: false };
   }
 }
 
@@ -357,6 +398,15 @@ function sameMetadata(a: FileStat, b: FileStat): boolean {
     a.devmajor === b.devmajor &&
     a.devminor === b.devminor
   );
+}
+
+function sameXattrs(a: FileStat, b: FileStat): boolean {
+  const names = Object.keys(a.xattrs);
+  if (names.length !== Object.keys(b.xattrs).length) return false;
+  return names.every((n) => {
+    const other = b.xattrs[n];
+    return other !== undefined && Buffer.from(a.xattrs[n]!).equals(other);
+  });
 }
 
 /**

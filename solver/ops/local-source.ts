@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { sha256 } from '../../oci/index.js';
 import type { LocalSnapshotter } from '../../snapshotter/index.js';
-import { receiveDirectory, type SessionManager } from '../../session/index.js';
+import { receiveDirectory, type ReceivedEntry, type SessionManager } from '../../session/index.js';
 import { TreeChecksummer } from '../checksum.js';
 import { publishBytes } from '../events.js';
 import { SolveRequestError } from '../errors.js';
@@ -99,17 +99,27 @@ export class LocalSourceOp implements SolverOp {
         completed: new Date(),
       });
       publishBytes('transferred', received.bytes);
+      if (received.unchanged && previous) {
+        // The client's tree is the previous transfer's, file for file: that snapshot is the
+        // result (this one, holding only directories and links, is removed in `finally`).
+        this.#result = previous.snapshot;
+        return { digest: await this.#digest(previous.entries), deps: [] };
+      }
       const name = `local-${newId()}`;
       await snapshotter.commit(name, key);
       committed = true;
       this.deps.records.save(shareKey, name, received.entries);
       this.#result = name;
-      const tree = new TreeChecksummer(new RecordTree(treeRecords(received.entries)));
-      const content = await tree.checksum({ path: '/', followLinks: false, wildcard: false });
-      return { digest: sha256(`local|${this.#name}|${content}`), deps: [] };
+      return { digest: await this.#digest(received.entries), deps: [] };
     } finally {
       if (!committed) await snapshotter.remove(key).catch(() => undefined);
     }
+  }
+
+  async #digest(entries: ReadonlyMap<string, ReceivedEntry>): Promise<string> {
+    const tree = new TreeChecksummer(new RecordTree(treeRecords(entries)));
+    const content = await tree.checksum({ path: '/', followLinks: false, wildcard: false });
+    return sha256(`local|${this.#name}|${content}`);
   }
 
   async exec(): Promise<readonly ResultRef[]> {
