@@ -44,9 +44,9 @@ function bytesBlob(descriptor: Descriptor, bytes: Buffer): CacheBlob {
 }
 
 /**
- * Pushes a cache to a registry reference: every blob at once (the client's transfer queue bounds
- * them; a blob the registry has costs one HEAD, one another repository of the registry has is
- * mounted), then the config, then the top level under the reference's tag (default `latest`).
+ * Pushes a cache to a registry reference: every blob and the config at once (the client's
+ * transfer queue bounds them; a blob the registry has costs one HEAD, one another repository of
+ * the registry has is mounted), then the top level under the reference's tag (default `latest`).
  * Pushed blobs that are in the content store are labelled with the repository (later pushes
  * mount from it). Throws the registry's errors or the signal's reason.
  */
@@ -70,11 +70,10 @@ export async function pushCache(options: {
         signal,
       }),
     );
-  await allOrAbort(
-    controller,
-    bundle.blobs.map((blob) => push(blob, 'writing layer')),
-  );
-  await push(bytesBlob(bundle.config.descriptor, bundle.config.bytes), 'writing config')();
+  await allOrAbort(controller, [
+    ...bundle.blobs.map((blob) => push(blob, 'writing layer')),
+    push(bytesBlob(bundle.config.descriptor, bundle.config.bytes), 'writing config'),
+  ]);
   await step(progress, `writing manifest ${bundle.index.descriptor.digest}`, () =>
     client.pushManifest(target, bundle.index.descriptor.mediaType, bundle.index.bytes, { signal }),
   );

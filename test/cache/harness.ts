@@ -35,6 +35,8 @@ export function steps(stderr: string): Array<{ name: string; cached: boolean }> 
     const m = /^#(\d+) (.*)$/.exec(line);
     if (!m) continue;
     const [, id, rest] = m as unknown as [string, string, string];
+    // Log lines carry a time in seconds; the first other line of a vertex is its name.
+    if (/^\d+\.\d+ /.test(rest)) continue;
     if (!names.has(id)) names.set(id, rest);
     if (rest === 'CACHED') cached.add(id);
   }

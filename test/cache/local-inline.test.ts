@@ -107,7 +107,17 @@ describe('local and inline caches through kilnd and the real buildctl', { skip }
     const second = await build(
       daemon.address,
       state,
-      ['--output', `type=local,dest=${out1}`, '--import-cache', `type=registry,ref=${name}`],
+      [
+        '--output',
+        `type=local,dest=${out1}`,
+        // Several imports at once: a missing one and an unrelated local one change nothing.
+        '--import-cache',
+        `type=registry,ref=${registry.host}/inline/none:1`,
+        '--import-cache',
+        `type=local,src=${join(work, 'cache-dir')}`,
+        '--import-cache',
+        `type=registry,ref=${name}`,
+      ],
       daemon.logs,
     );
     assertAllCached(second.stderr, 3);

@@ -189,4 +189,40 @@ describe('registry cache through kilnd and the real buildctl', { skip }, () => {
     assert.notEqual(failed.code, 0);
     assert.match(failed.stderr, /failed to export cache to 127\.0\.0\.1:9\/cache\/dead:1/);
   });
+
+  it('a step that is not cached runs on the imported layers of its cached parent, fetched then', async () => {
+    const ref = `${registry.host}/cache/app:max`;
+    // A fresh daemon: nothing in its content store, so every layer it needs comes from the cache.
+    const fresh = await startKilnd();
+    await registry.settle();
+    const before = registry.requestLog().length;
+    const out = join(work, 'changed');
+    const changed = state.run({ args: ['/bin/sh', '-c', 'cat /built.txt /out/two > /combined'] }).root();
+    let result;
+    try {
+      result = await build(
+        fresh.address,
+        changed,
+        ['--output', `type=local,dest=${out}`, '--import-cache', `type=registry,ref=${ref}`],
+        fresh.logs,
+      );
+    } finally {
+      await fresh.dispose();
+    }
+    const list = steps(result.stderr);
+    assert.deepEqual(
+      list.map((s) => s.cached),
+      [true, true, true, true, false],
+      result.stderr,
+    );
+    assert.equal(await readFile(join(out, 'combined'), 'utf8'), 'built\ntwo\n');
+    await registry.settle();
+    const fetched = registry
+      .requestLog()
+      .slice(before)
+      .filter((l) => /^GET \/v2\/cache\/app\/blobs\//.test(l));
+    // The config, then the four layers under the changed step (busybox's too: its step was cached).
+    assert.equal(fetched.length, 5, fetched.join('\n'));
+    assert.equal(new Set(fetched).size, 5, 'each once');
+  });
 });
