@@ -64,13 +64,15 @@ export class ClientReportedError extends Error {
   readonly kind: ErrorKind;
   readonly trailers: Metadata | undefined;
   constructor(status: Status) {
-    super(withoutCodePrefix(status.code, status.message));
+    const message = withoutCodePrefix(status.code, status.message);
+    super(message);
     this.name = 'ClientReportedError';
     this.kind = kindByStatus.get(status.code) ?? 'unknown';
     // The client's typed details (failing vertex, Dockerfile lines) go back to it unchanged.
     if (status.details.length > 0) {
       const metadata = new Metadata();
-      metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, status)));
+      // Clients take the message from these details when present: it must be the stripped one too.
+      metadata.set('grpc-status-details-bin', Buffer.from(toBinary(StatusSchema, { ...status, message })));
       this.trailers = metadata;
     }
   }
@@ -86,5 +88,7 @@ function withoutCodePrefix(code: number, message: string): string {
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('')
     .replace('Cancelled', 'Canceled');
-  return message.startsWith(`${goName}: `) ? message.slice(goName.length + 2) : message;
+  let text = message;
+  while (text.startsWith(`${goName}: `)) text = text.slice(goName.length + 2);
+  return text;
 }
