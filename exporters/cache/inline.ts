@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentStore } from '../../content/index.js';
 import type { Platform } from '../../oci/index.js';
 import {
@@ -24,6 +25,7 @@ export const inlineCacheKey = 'moby.buildkit.cache.v0';
 
 const imageLike = new Set(['image', 'oci', 'docker']);
 const leaseLifetimeMs = 24 * 60 * 60 * 1000;
+const buildWaitMs = 5000;
 
 export interface CacheOutputsOptions {
   /** The daemon's outputs (image, oci, docker, local, tar). */
@@ -77,7 +79,17 @@ export class CacheOutputs implements ExportRunner {
       lease,
       signal: job.signal,
     };
-    const { vertices } = await this.#options.build(job);
+    // The cache export starts beside the outputs and hands over the steps at once; a runner wired
+    // without it must not hang the output.
+    const timer = new AbortController();
+    const known = await Promise.race([
+      this.#options.build(job),
+      sleep(buildWaitMs, undefined, { signal: timer.signal }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    ]).finally(() => timer.abort());
+    const vertices = known?.vertices ?? [];
     const { multi, entries } = resultPlatforms(result, defaultPlatform);
     const metadata = new Map(result.metadata);
     for (const entry of entries) {
