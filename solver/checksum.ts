@@ -46,17 +46,39 @@ export class TreeChecksummer {
           })
         : undefined;
     const path = clean(selector.path);
-    if (selector.wildcard && /[*?[]/.test(posix.basename(path))) {
-      const dir = await this.#resolve(posix.dirname(path), true);
-      const pattern = globRegExp(posix.basename(path));
-      const names = (await this.tree.list(dir)).filter((n) => pattern.test(n)).sort();
-      const parts = await Promise.all(
-        names.map(async (n) => `${n}:${await this.#entry(join(dir, n), filter, true)}`),
-      );
+    if (selector.wildcard && /[*?[]/.test(path)) {
+      const matches = await this.#glob(path);
+      // No match is a valid (empty) selection: whether that is an error is the copy's decision.
+      const parts = await Promise.all(matches.map(async (m) => `${m}:${await this.#entry(m, filter, true)}`));
       return sha(`wildcard|${parts.join('|')}`);
     }
     const target = await this.#resolve(path, selector.followLinks);
     return this.#entry(target, filter, true);
+  }
+
+  // Paths matching a pattern whose components may hold globs (such as sub/STAR/leaf), sorted.
+  async #glob(path: string): Promise<string[]> {
+    let current = [''];
+    for (const component of path.split('/')) {
+      const next: string[] = [];
+      for (const dir of current) {
+        if (!/[*?[]/.test(component)) {
+          const candidate = join(dir, component);
+          if (await this.tree.info(candidate)) next.push(candidate);
+          continue;
+        }
+        const resolved = await this.#resolve(dir, true).catch(() => undefined);
+        if (resolved === undefined) continue;
+        const info = await this.tree.info(resolved);
+        if (info?.type !== 'dir' && resolved !== '') continue;
+        const pattern = globRegExp(component);
+        for (const name of (await this.tree.list(resolved)).sort()) {
+          if (pattern.test(name)) next.push(join(resolved, name));
+        }
+      }
+      current = next;
+    }
+    return current.sort();
   }
 
   /** Resolves symlinks in `path` (in its parents always, in the last element when `followLast`). */

@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import type { Definition, Op } from '../proto/gen/pb/ops_pb.js';
 import { SolveRequestError } from './errors.js';
 import { jobChannel, type JobEvent } from './events.js';
-import { stepCounts, type BuildHistory } from './history.js';
+import { stepCounts, type BuildHistory, type HistoryStep } from './history.js';
 import { JobGateway, type GatewayServices } from './gateway.js';
+import { opFacets } from './op-facets.js';
 import type { GatewayResult } from './gateway-client.js';
 import { Job, type CacheOptionEntry, type ExporterRequest } from './job.js';
 import type { JobRegistry } from './job-registry.js';
@@ -200,7 +201,7 @@ export class BuildController {
           ...stepCounts(job.progress.events()),
           ...(failure ? { error: errorSummary(failure) } : {}),
         },
-        scheduler.stepsOf(job),
+        stepsWithFacets(scheduler, job),
       );
       signal.removeEventListener('abort', onAbort);
       job.cancel();
@@ -250,6 +251,16 @@ export class BuildController {
       metadata: returned.metadata,
     };
   }
+}
+
+/** The job's steps for the history, each with the facets of its op (to explain a later miss). */
+function stepsWithFacets(scheduler: Scheduler, job: Job): HistoryStep[] {
+  const ops = new Map(scheduler.outcomesOf(job).map((v) => [v.digest, v.op]));
+  return scheduler.stepsOf(job).map((step) => {
+    const op = ops.get(step.digest);
+    const facets = op ? opFacets(op) : undefined;
+    return facets ? { ...step, facets } : step;
+  });
 }
 
 function errorSummary(err: unknown): { code: string; kind: string; message: string } {

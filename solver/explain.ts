@@ -1,4 +1,6 @@
-import type { BuildHistory, BuildRecord } from './history.js';
+import type { BuildHistory, BuildRecord, HistoryStep } from './history.js';
+import { describeMiss } from './miss-text.js';
+import { changedFacets } from './op-facets.js';
 import type { StepRecord } from './scheduler.js';
 import type { TreeRecordStore } from './tree-records.js';
 
@@ -6,7 +8,8 @@ import type { TreeRecordStore } from './tree-records.js';
 export type MissReason =
   | { readonly kind: 'no-previous-build' }
   | { readonly kind: 'new-step'; readonly detail: string }
-  | { readonly kind: 'step-changed' }
+  /** `changes`: which parts of the op changed (`command`, `env:NAME`, `mounts`…), when recorded. */
+  | { readonly kind: 'step-changed'; readonly changes?: string[] }
   | {
       readonly kind: 'files-changed';
       readonly input: string;
@@ -16,7 +19,8 @@ export type MissReason =
     }
   | { readonly kind: 'input-content-changed'; readonly input: string }
   | { readonly kind: 'parent-changed'; readonly parent: string }
-  | { readonly kind: 'source-changed'; readonly source: string }
+  /** `previous`: the source the previous build used, when it differs (a base image's old digest). */
+  | { readonly kind: 'source-changed'; readonly source: string; readonly previous?: string }
   | { readonly kind: 'not-cached-before'; readonly detail: string };
 
 export interface StepExplanation {
@@ -25,6 +29,8 @@ export interface StepExplanation {
   readonly state: StepRecord['state'];
   readonly durationMs: number;
   readonly reason?: MissReason;
+  /** The reason in one line of English, for people. */
+  readonly summary?: string;
 }
 
 export interface BuildExplanation {
@@ -48,16 +54,46 @@ function slotOf(name: string): string | undefined {
   return /^\[[^\]]*\d+\/\d+\]/.exec(name)?.[0];
 }
 
-/** The most recent earlier build of the same target (same frontend, Dockerfile name and target). */
-function previousBuild(history: BuildHistory, build: BuildRecord): BuildRecord | undefined {
+/** Earlier builds weighed to find the previous one (each costs a read of its steps). */
+const candidateLimit = 20;
+
+/**
+ * The earlier build this one is compared with: of the recent finished builds of the same target
+ * (same frontend, Dockerfile name and target), the one sharing the most steps (by digest or
+ * name), the most recent on a tie; so two projects built on one daemon are not compared with
+ * each other.
+ */
+function previousBuild(
+  history: BuildHistory,
+  build: BuildRecord,
+  steps: readonly StepRecord[],
+): BuildRecord | undefined {
   const same = (r: BuildRecord) =>
     r.frontend === build.frontend &&
     (r.frontendAttrs.filename ?? '') === (build.frontendAttrs.filename ?? '') &&
     (r.frontendAttrs.target ?? '') === (build.frontendAttrs.target ?? '');
-  return history
+  const candidates = history
     .list()
     .filter((r) => r.ref !== build.ref && r.completedAt && r.createdAt < build.createdAt && same(r))
-    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+    .slice(0, candidateLimit);
+  const digests = new Set(steps.map((s) => s.digest));
+  const names = new Set(steps.map((s) => s.name));
+  let best: { record: BuildRecord; score: number } | undefined;
+  for (const record of candidates) {
+    const score = history.steps(record.ref).filter((s) => digests.has(s.digest) || names.has(s.name)).length;
+    if (!best || score > best.score) best = { record, score };
+  }
+  return best?.record;
+}
+
+/** The snapshot a step produced, as a consumer's cache key recorded it (local sources have no key parts). */
+function producedSnapshot(steps: readonly StepRecord[], digest: string): string | undefined {
+  for (const step of steps) {
+    for (const dep of step.keyParts?.deps ?? [])
+      if (dep.vertex === digest && dep.snapshot) return dep.snapshot;
+  }
+  return undefined;
 }
 
 /**
@@ -75,7 +111,7 @@ export function explainBuild(options: {
     : history.list().find((r) => r.completedAt);
   if (!build) return undefined;
   const steps = history.steps(build.ref);
-  const previous = previousBuild(history, build);
+  const previous = previousBuild(history, build, steps);
   const before = previous ? history.steps(previous.ref) : [];
   const byName = new Map(before.map((s) => [s.name, s]));
   const byDigest = new Map(before.map((s) => [s.digest, s]));
@@ -86,18 +122,28 @@ export function explainBuild(options: {
     byName.get(s.name) ??
     (slotOf(s.name) ? bySlot.get(slotOf(s.name)!) : undefined);
 
-  const reasonFor = (step: StepRecord): MissReason => {
+  const reasonFor = (step: HistoryStep): MissReason => {
     if (!previous) return { kind: 'no-previous-build' };
     const old = match(step);
     if (!old) return { kind: 'new-step', detail: 'no comparable step in the previous build' };
     if (step.source && old.source && step.source !== old.source)
-      return { kind: 'source-changed', source: step.source };
+      return { kind: 'source-changed', source: step.source, previous: old.source };
     const now = step.keyParts;
     const then = old.keyParts;
     if (!now || !then)
       return { kind: 'not-cached-before', detail: 'the previous build did not record this step' };
-    if (now.opDigest !== then.opDigest)
-      return step.source ? { kind: 'source-changed', source: step.source } : { kind: 'step-changed' };
+    if (now.opDigest !== then.opDigest) {
+      if (step.source?.startsWith('local://')) {
+        // A local source's key is its content: list what changed in the files sent.
+        const a = producedSnapshot(before, old.digest);
+        const b = producedSnapshot(steps, step.digest);
+        const diff = a && b ? fileDiff(records, a, b, []) : undefined;
+        if (diff) return { kind: 'files-changed', input: step.source, ...diff };
+      }
+      if (step.source) return { kind: 'source-changed', source: step.source };
+      const changes = changedFacets(step.facets, (old as HistoryStep).facets);
+      return changes.length > 0 ? { kind: 'step-changed', changes } : { kind: 'step-changed' };
+    }
     for (let i = 0; i < now.deps.length; i++) {
       const a = now.deps[i]!;
       const b = then.deps[i];
@@ -119,13 +165,6 @@ export function explainBuild(options: {
     };
   };
 
-  const explained: StepExplanation[] = steps.map((s) => ({
-    digest: s.digest,
-    name: s.name,
-    state: s.state,
-    durationMs: duration(s),
-    ...(s.state === 'done' ? { reason: reasonFor(s) } : {}),
-  }));
   const args = new Set([...Object.keys(build.frontendAttrs), ...Object.keys(previous?.frontendAttrs ?? {})]);
   const argsChanged = previous
     ? [...args]
@@ -136,6 +175,16 @@ export function explainBuild(options: {
           ...(build.frontendAttrs[k] !== undefined ? { after: build.frontendAttrs[k] } : {}),
         }))
     : [];
+  const explained: StepExplanation[] = steps.map((s) => {
+    const reason = s.state === 'done' ? reasonFor(s) : undefined;
+    return {
+      digest: s.digest,
+      name: s.name,
+      state: s.state,
+      durationMs: duration(s),
+      ...(reason ? { reason, summary: describeMiss(reason, argsChanged) } : {}),
+    };
+  });
   const path = criticalPath(steps);
   const index = new Map(explained.map((e) => [e.digest, e]));
   const first = Math.min(...steps.map((s) => s.started ?? Number.POSITIVE_INFINITY));

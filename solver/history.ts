@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ExporterRequest } from './job.js';
 import type { ProgressEvent } from './progress.js';
+import type { OpFacets } from './op-facets.js';
 import type { StepRecord } from './scheduler.js';
 
 /** One build as the history API reports it. */
@@ -19,6 +20,11 @@ export interface BuildRecord {
   readonly numCachedSteps: number;
   readonly numCompletedSteps: number;
   readonly numWarnings: number;
+}
+
+/** A step as the history keeps it: the scheduler's record and the facets of its op. */
+export interface HistoryStep extends StepRecord {
+  readonly facets?: OpFacets;
 }
 
 export type HistoryEvent =
@@ -73,7 +79,7 @@ export class BuildHistory {
     this.#emit({ type: 'started', record });
   }
 
-  completed(record: BuildRecord, steps: readonly StepRecord[] = []): void {
+  completed(record: BuildRecord, steps: readonly HistoryStep[] = []): void {
     this.#active.delete(record.ref);
     this.#db
       .prepare('INSERT OR REPLACE INTO solver_history (ref, created_at, pinned, record) VALUES (?, ?, ?, ?)')
@@ -98,11 +104,11 @@ export class BuildHistory {
   }
 
   /** The steps of a completed build (empty when unknown). */
-  steps(ref: string): StepRecord[] {
+  steps(ref: string): HistoryStep[] {
     const row = this.#db
       .prepare<[string], { steps: string }>('SELECT steps FROM solver_history_steps WHERE ref = ?')
       .get(ref);
-    return row ? (JSON.parse(row.steps) as StepRecord[]) : [];
+    return row ? (JSON.parse(row.steps) as HistoryStep[]) : [];
   }
 
   pin(ref: string, pinned: boolean): void {

@@ -72,7 +72,13 @@ export { opSnapshots } from './op-snapshots.js';
 export { RegistryAccess } from './registry-access.js';
 export { ResultFiles } from './snapshot-files.js';
 export { TreeRecordStore } from './tree-records.js';
-export { BuildHistory, stepCounts, type BuildRecord, type HistoryEvent } from './history.js';
+export {
+  BuildHistory,
+  stepCounts,
+  type BuildRecord,
+  type HistoryEvent,
+  type HistoryStep,
+} from './history.js';
 export { StorageManager, type PruneOptions as StoragePruneOptions, type StorageRecord } from './storage.js';
 export {
   bytesChannel,
@@ -90,3 +96,5 @@ export {
   type MissReason,
   type StepExplanation,
 } from './explain.js';
+export { describeMiss, type ArgChange } from './miss-text.js';
+export { opFacets, changedFacets, type OpFacets } from './op-facets.js';

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import type { ExecMount, Executor } from '../../executor/index.js';
+import { resolveInRoot, type ExecMount, type Executor } from '../../executor/index.js';
 import type { Platform } from '../../oci/index.js';
 import {
   CacheSharingOpt,
@@ -8,6 +10,7 @@ import {
   SecurityMode,
   type ExecOp,
   type Mount as LlbMount,
+  type ProxyEnv,
 } from '../../proto/gen/pb/ops_pb.js';
 import type { Mount } from '../../snapshotter/index.js';
 import { forwardSSHAgent, getSecret, type SessionManager } from '../../session/index.js';
@@ -19,6 +22,13 @@ import type { CacheMap, OpContext, ResultRef, SolverOp } from '../op.js';
 import { execCacheMap } from './exec-cache-map.js';
 import type { OpSnapshots } from './snapshots.js';
 import { StepOutput } from './step-output.js';
+
+const run = promisify(execFile);
+
+/** Copies a tree's contents (modes, owners, links) into an existing directory, the directory's own metadata included. */
+async function copyTree(source: string, dest: string): Promise<void> {
+  await run('cp', ['-a', '--reflink=auto', `${source}/.`, `${dest}/`]);
+}
 
 export interface ExecOpDeps {
   readonly snapshots: OpSnapshots;
@@ -38,6 +48,22 @@ const sharingOf: Record<CacheSharingOpt, CacheSharing> = {
   [CacheSharingOpt.PRIVATE]: 'private',
   [CacheSharingOpt.LOCKED]: 'locked',
 };
+
+/**
+ * The proxy settings of a step as environment variables, both spellings as BuildKit sets them.
+ * They are kept out of the cache key (see exec-cache-map.ts), so changing a proxy never rebuilds.
+ */
+function proxyEnv(proxy: ProxyEnv | undefined): string[] {
+  if (!proxy) return [];
+  const pairs: Array<[string, string]> = [
+    ['HTTP_PROXY', proxy.httpProxy],
+    ['HTTPS_PROXY', proxy.httpsProxy],
+    ['FTP_PROXY', proxy.ftpProxy],
+    ['NO_PROXY', proxy.noProxy],
+    ['ALL_PROXY', proxy.allProxy],
+  ];
+  return pairs.filter(([, v]) => v).flatMap(([k, v]) => [`${k}=${v}`, `${k.toLowerCase()}=${v}`]);
+}
 
 /** Runs an ExecOp: prepares its mounts from input snapshots, runs the process, commits outputs. */
 export class ExecOpImpl implements SolverOp {
@@ -78,7 +104,7 @@ export class ExecOpImpl implements SolverOp {
       }
       if (!rootfs) throw new SolveRequestError('exec op has no root mount (a mount with dest "/")');
       const meta = this.#exec.meta;
-      const env = [...(meta?.env ?? []), ...(await this.#secretEnv(ctx))];
+      const env = [...(meta?.env ?? []), ...proxyEnv(meta?.proxyEnv), ...(await this.#secretEnv(ctx))];
       const output = new StepOutput(ctx.progress);
       await this.deps.executor
         .run(
@@ -204,6 +230,10 @@ export class ExecOpImpl implements SolverOp {
           ctx.signal,
         );
         cleanups.push(() => lease.release());
+        const from = Number(m.input) >= 0 ? inputs[Number(m.input)]?.snapshot : undefined;
+        // A new cache starts as a copy of its `from` (BuildKit's seeding: how a Dockerfile cache
+        // mount gets its uid, gid and mode).
+        if (lease.created && from) await this.#seedCache(from, m.selector, lease.dir);
         return { kind: 'bind', dest: m.dest, source: lease.dir, readonly: m.readonly };
       }
       case MountType.TMPFS:
@@ -249,6 +279,19 @@ export class ExecOpImpl implements SolverOp {
       }
       default:
         throw new SolveRequestError(`unsupported mount type ${m.mountType} at ${m.dest}`);
+    }
+  }
+
+  async #seedCache(snapshot: string, selector: string, dir: string): Promise<void> {
+    const key = `cache-seed-${newId()}`;
+    const mounts = await this.deps.snapshots.view(key, snapshot);
+    try {
+      await this.deps.snapshots.withMount(mounts, async (root) => {
+        const source = await resolveInRoot(root, selector || '/');
+        await copyTree(source, dir);
+      });
+    } finally {
+      await this.deps.snapshots.remove(key);
     }
   }
 

@@ -25,13 +25,7 @@ const entries = loadCorpus();
  * Entries that fail because of a solver gap outside the frontend (the LLB equals BuildKit's; see
  * frontend/dockerfile/convert/convert.test.ts). They run and report as TODO until fixed.
  */
-const knownIssues: Readonly<Record<string, string>> = {
-  'copy-wildcards':
-    'solver/checksum.ts: a wildcard at the top of the context (`/*.txt`) resolves its directory as "." and fails with `"/." not found`',
-  'proxy-args': 'solver/ops/exec-op.ts: ExecOp meta.proxy_env is not put into the process environment',
-  'run-mount-cache-owner':
-    'solver/ops/exec-op.ts: a cache mount ignores its input and selector (BuildKit seeds a new cache from them)',
-};
+const knownIssues: Readonly<Record<string, string>> = {};
 
 function fixture(name: string): EntryResult {
   return JSON.parse(readFileSync(join(fixturesRoot, `${name}.json`), 'utf8')) as EntryResult;
