@@ -23,16 +23,25 @@ try {
   const example = join(root, 'examples', 'hello');
   const args = [
     join(dist, 'client', 'main.js'),
-    '--addr', daemon.address,
+    '--addr',
+    daemon.address,
     'build',
-    '--frontend', 'dockerfile.v0',
-    '--local', `context=${example}`,
-    '--local', `dockerfile=${example}`,
-    '--opt', `build-arg:BASE=${ref}`,
-    '--output', `type=local,dest=${out}`,
-    '--progress', 'plain',
+    '--frontend',
+    'dockerfile.v0',
+    '--local',
+    `context=${example}`,
+    '--local',
+    `dockerfile=${example}`,
+    '--opt',
+    `build-arg:BASE=${ref}`,
+    '--output',
+    `type=local,dest=${out}`,
+    '--progress',
+    'plain',
   ];
-  const code = await new Promise((resolve) => spawn(process.execPath, args, { stdio: 'inherit' }).on('close', resolve));
+  const code = await new Promise((resolve) =>
+    spawn(process.execPath, args, { stdio: 'inherit' }).on('close', resolve),
+  );
   if (code !== 0) throw new Error(`kilnctl build exited with ${code}`);
   console.log(`\nbuilt into ${out}:`);
   for (const name of await readdir(join(out, 'out'))) {
