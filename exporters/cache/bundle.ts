@@ -130,7 +130,11 @@ export async function cacheBundle(
 }
 
 /** The top-level digest `ref` resolved to: remembered from the build's image source, else asked. */
-async function topLevel(deps: BundleDeps, ref: string, job: Job): Promise<Digest | undefined> {
+export async function topLevel(
+  deps: Pick<BundleDeps, 'registries' | 'content' | 'logger'>,
+  ref: string,
+  job: Job,
+): Promise<Digest | undefined> {
   try {
     const client = deps.registries.forSessions(job.sessionIds);
     const resolved = await client.resolve(ref, {

@@ -57,25 +57,34 @@ export function sortConfig(config: CacheConfig): CacheConfig {
     blob: layer.blob,
     parent: layer.parent === -1 ? -1 : newLayer[layer.parent]!,
   }));
-  const recordOrder = config.records
-    .map((record, old) => ({ record, old }))
-    .sort((a, b) => byteCompare(a.record.digest, b.record.digest));
-  const newRecord = new Array<number>(config.records.length);
-  recordOrder.forEach((r, i) => (newRecord[r.old] = i));
-  const records = recordOrder.map(({ record }) => ({
-    digest: record.digest,
-    ...(record.results ? { results: record.results.map((r) => ({ ...r, layer: newLayer[r.layer]! })) } : {}),
-    ...(record.chains
-      ? { chains: record.chains.map((c) => ({ ...c, layers: c.layers.map((l) => newLayer[l]!) })) }
-      : {}),
-    ...(record.inputs
-      ? { inputs: record.inputs.map((alts) => alts.map((a) => ({ ...a, link: newRecord[a.link]! }))) }
-      : {}),
-  }));
+  const records = sortRecords(config.records, (i) => newLayer[i]!);
   const cacheMounts = config.cacheMounts
     ?.map((m) => ({ ...m, layer: newLayer[m.layer]! }))
     .sort((a, b) => byteCompare(a.id, b.id));
   return { layers, records, ...(cacheMounts && cacheMounts.length > 0 ? { cacheMounts } : {}) };
+}
+
+/**
+ * Records sorted by digest with links rewritten, and layer indexes mapped by `layer` (identity for
+ * an inline cache, whose layers are the image's in order).
+ */
+export function sortRecords(
+  records: readonly CacheRecord[],
+  layer: (index: number) => number = (i) => i,
+): CacheRecord[] {
+  const order = records
+    .map((record, old) => ({ record, old }))
+    .sort((a, b) => byteCompare(a.record.digest, b.record.digest));
+  const newRecord = new Array<number>(records.length);
+  order.forEach((r, i) => (newRecord[r.old] = i));
+  return order.map(({ record }) => ({
+    digest: record.digest,
+    ...(record.results ? { results: record.results.map((r) => ({ ...r, layer: layer(r.layer) })) } : {}),
+    ...(record.chains ? { chains: record.chains.map((c) => ({ ...c, layers: c.layers.map(layer) })) } : {}),
+    ...(record.inputs
+      ? { inputs: record.inputs.map((alts) => alts.map((a) => ({ ...a, link: newRecord[a.link]! }))) }
+      : {}),
+  }));
 }
 
 /** A record in Go's field order (`layers`, `chains`, `digest`, `inputs`), empty fields omitted. */

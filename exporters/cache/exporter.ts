@@ -16,7 +16,7 @@ import { asVertex, type RegistrySource } from '../context.js';
 import { LayerExporter } from '../layers.js';
 import { step, type ExportProgress } from '../progress.js';
 import { parseCacheExport, type CacheExportOptions } from './attributes.js';
-import { cacheBundle, type BuildCache } from './bundle.js';
+import { cacheBundle, topLevel, type BuildCache } from './bundle.js';
 import { CacheExportError } from './errors.js';
 import { CacheOutputs } from './inline.js';
 import { insecureClient } from './insecure.js';
@@ -71,6 +71,7 @@ export class CacheExporter implements CacheExportRunner {
       content: this.#deps.content,
       defaultPlatform: this.#deps.defaultPlatform ?? hostPlatform(),
       build: (job) => this.#build(job).promise,
+      topLevel: (ref, job) => topLevel(this.#deps, ref, job),
     });
   }
 

@@ -29,6 +29,7 @@ export {
   parseCacheConfig,
   parseRecords,
   sortConfig,
+  sortRecords,
   type CacheConfig,
   type CacheLayer,
   type CacheMountEntry,
@@ -46,7 +47,7 @@ export { ClientBlobSource, RegistryBlobSource, type BlobSource } from './blob-so
 export { ImportedCache, type ImportedCacheOptions } from './imported-cache.js';
 export { CacheImporter, type CacheImporterDeps } from './importer.js';
 export { CacheExporter, type CacheExporterDeps } from './exporter.js';
-export { cacheBundle, importedCaches, type BuildCache, type BundleDeps } from './bundle.js';
+export { cacheBundle, importedCaches, topLevel, type BuildCache, type BundleDeps } from './bundle.js';
 export { CacheOutputs, inlineCacheKey, inlineRecords, type CacheOutputsOptions } from './inline.js';
 export { ChainResolver, ConfigBuilder, positionOn, type ChainLayer, type KeyedChain } from './chains.js';
 export { addBuildKitRecords, type BuildKitRecordOptions } from './buildkit-records.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentStore } from '../../content/index.js';
-import type { Platform } from '../../oci/index.js';
+import type { Digest, Platform } from '../../oci/index.js';
 import {
   materialized,
   type BuildResult,
@@ -13,12 +13,12 @@ import {
 } from '../../solver/index.js';
 import { parseImageOptions } from '../attributes.js';
 import { asVertex } from '../context.js';
-import { goTime } from '../go-json.js';
 import { defaultImageConfig } from '../image-config.js';
 import type { LayerExporter } from '../layers.js';
 import { platformMetadata, resultPlatforms } from '../platforms.js';
-import { marshalRecords, type CacheRecord } from './cache-config.js';
-import { positionOn, type ChainLayer } from './chains.js';
+import { addBuildKitRecords, type BuildKitRecordOptions } from './buildkit-records.js';
+import { marshalRecords, sortRecords, type CacheRecord } from './cache-config.js';
+import { ConfigBuilder, positionOn, type ChainLayer } from './chains.js';
 
 /** The image config key BuildKit keeps an inline cache under (base64 of the records array). */
 export const inlineCacheKey = 'moby.buildkit.cache.v0';
@@ -33,6 +33,8 @@ export interface CacheOutputsOptions {
   readonly layers: LayerExporter;
   readonly content: ContentStore;
   readonly defaultPlatform: Platform;
+  /** The top-level digest an image reference resolved to (for BuildKit's keys of image steps). */
+  readonly topLevel: (ref: string, job: Job) => Promise<Digest | undefined>;
   /** The build's settled steps (known once the cache export has started). */
   readonly build: (job: Job) => Promise<{ readonly vertices: readonly BuiltVertex[] }>;
 }
@@ -95,7 +97,10 @@ export class CacheOutputs implements ExportRunner {
     for (const entry of entries) {
       if (entry.ref.snapshot === undefined) continue;
       const chain: ChainLayer[] = await layers.layers(entry.ref.snapshot, policy);
-      const records = inlineRecords(vertices, chain);
+      const records = await inlineRecords(vertices, chain, {
+        defaultPlatform,
+        topLevel: (ref) => this.#options.topLevel(ref, job),
+      });
       if (records.length === 0) continue;
       const raw = platformMetadata(result.metadata, 'containerimage.config', entry.id);
       const text =
@@ -111,17 +116,35 @@ export class CacheOutputs implements ExportRunner {
   }
 }
 
-/** Records of the steps whose results are prefixes of the image chain, by digest. */
-export function inlineRecords(vertices: readonly BuiltVertex[], chain: readonly ChainLayer[]): CacheRecord[] {
-  const records = new Map<string, CacheRecord>();
+/**
+ * The inline cache records of an image: kiln's key of every step whose result is a prefix of the
+ * image's chain, and BuildKit's own keys where kiln can compute them (`buildkit`), with layer
+ * indexes counting the image's layers.
+ */
+export async function inlineRecords(
+  vertices: readonly BuiltVertex[],
+  chain: readonly ChainLayer[],
+  buildkit?: Omit<BuildKitRecordOptions, 'chainOf'>,
+): Promise<CacheRecord[]> {
+  const builder = new ConfigBuilder();
+  const prefixes = new Map<ResultRef, readonly ChainLayer[]>();
   for (const v of vertices) {
     v.keys.forEach((key, i) => {
-      const at = positionOn(v.refs[i]!, chain);
-      if (at === undefined || records.has(key)) return;
-      records.set(key, { digest: key, results: [{ layer: at, createdAt: goTime(chain[at]!.createdAt) }] });
+      const ref = v.refs[i]!;
+      const at = positionOn(ref, chain);
+      if (at === undefined) return;
+      const prefix = chain.slice(0, at + 1);
+      builder.addKeyed(key, prefix);
+      prefixes.set(ref, prefix);
     });
   }
-  return [...records.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  if (buildkit)
+    await addBuildKitRecords(builder, vertices, { ...buildkit, chainOf: (ref) => prefixes.get(ref) });
+  const config = builder.config();
+  // Every layer the builder made is a prefix of the image chain: its depth is its image index.
+  const depth: number[] = [];
+  config.layers.forEach((l, i) => (depth[i] = l.parent === -1 ? 0 : depth[l.parent]! + 1));
+  return sortRecords(config.records, (i) => depth[i]!);
 }
 
 /** The result with lazy refs fetched (exporters read snapshots). */

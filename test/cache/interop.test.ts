@@ -201,4 +201,72 @@ describe('cache interop with BuildKit v0.11.6', { skip }, () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('inline caches both ways: the image of one daemon gives the other CACHED RUN steps', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-interop-inline-'));
+    try {
+      await writeFile(
+        join(dir, 'Dockerfile'),
+        `FROM ${registry.host}/library/busybox:latest\nRUN echo inline > /i\nRUN cat /i /i > /ii\n`,
+      );
+      const dockerfile = [
+        'build',
+        '--progress',
+        'plain',
+        '--frontend',
+        'dockerfile.v0',
+        '--local',
+        `context=${dir}`,
+        '--local',
+        `dockerfile=${dir}`,
+      ];
+      const runsOf = (stderr: string) => dockerfileSteps(stderr).filter((s) => s.name.includes(' RUN '));
+
+      const kilnImage = `${registry.host}/kiln/inline:1`;
+      const kilnBuild = await buildctl(kiln.address, [
+        ...dockerfile,
+        '--output',
+        `type=image,name=${kilnImage},push=true`,
+        '--export-cache',
+        'type=inline',
+      ]);
+      assert.equal(kilnBuild.code, 0, `${kilnBuild.stderr}\n${kiln.logs().slice(-3000)}`);
+      assert.equal((await buildctl(buildkit.address, ['prune', '--all'])).code, 0);
+      const bkFromKiln = await buildctl(buildkit.address, [
+        ...dockerfile,
+        '--import-cache',
+        `type=registry,ref=${kilnImage},registry.insecure=true`,
+      ]);
+      assert.equal(bkFromKiln.code, 0, bkFromKiln.stderr);
+      assert.deepEqual(
+        runsOf(bkFromKiln.stderr).map((s) => s.cached),
+        [true, true],
+        bkFromKiln.stderr,
+      );
+
+      const bkImage = `${registry.host}/bk/inline:1`;
+      const bkBuild = await buildctl(buildkit.address, [
+        ...dockerfile,
+        '--output',
+        `type=image,name=${bkImage},push=true,registry.insecure=true`,
+        '--export-cache',
+        'type=inline',
+      ]);
+      assert.equal(bkBuild.code, 0, bkBuild.stderr);
+      assert.equal((await buildctl(kiln.address, ['prune', '--all'])).code, 0);
+      const kilnFromBk = await buildctl(kiln.address, [
+        ...dockerfile,
+        '--import-cache',
+        `type=registry,ref=${bkImage}`,
+      ]);
+      assert.equal(kilnFromBk.code, 0, `${kilnFromBk.stderr}\n${kiln.logs().slice(-3000)}`);
+      assert.deepEqual(
+        runsOf(kilnFromBk.stderr).map((s) => s.cached),
+        [true, true],
+        kilnFromBk.stderr,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
