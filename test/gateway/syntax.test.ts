@@ -7,11 +7,14 @@ import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.j
 import { baseTrees, buildEntry, loadCorpus, type BaseTrees, type CorpusEntry } from '../dockerfile/corpus.js';
 import { startCorpusEnvironment, type CorpusEnvironment } from '../dockerfile/environment.js';
 import { buildInfoKey } from '../dockerfile/image-configs.js';
+import { buildkitFrontendAvailable, pushBuildkitFrontendImage } from './buildkit-frontend.js';
 import { buildFrontendImage, repoRoot } from './frontend-image.js';
 import { pushNodeImage } from './node-image.js';
 
-// kiln's Dockerfile frontend packaged as an image (frontend/Dockerfile) and handed the build by
-// BUILDKIT_SYNTAX, against the built-in dockerfile.v0 on the same Dockerfiles of the corpus.
+// kiln's Dockerfile frontend packaged as an image (frontend/Dockerfile), and BuildKit v0.11.6's
+// own Dockerfile frontend (a Go gateway client) as an image when it can be built from /tmp/bk/src,
+// each handed the build by BUILDKIT_SYNTAX, against the built-in dockerfile.v0 on the same
+// Dockerfiles of the corpus.
 const client = buildctlPath();
 const distRoot = new URL('../../', import.meta.url).pathname;
 
@@ -65,6 +68,8 @@ describe(
     let kilnd: KilndProcess;
     let bases: BaseTrees;
     let frontendImage: string;
+    /** BuildKit v0.11.6's own Dockerfile frontend as an image, when it can be built here. */
+    let buildkitImage: string | undefined;
     let work: string;
     const entries = new Map(loadCorpus().map((e) => [e.name, e]));
 
@@ -95,6 +100,10 @@ describe(
         name: frontendImage,
         work,
       });
+      if (buildkitFrontendAvailable()) {
+        buildkitImage = `${env.registry.host}/moby/dockerfile-frontend:v0.11.6`;
+        await pushBuildkitFrontendImage({ address: kilnd.address, name: buildkitImage, work });
+      }
       bases = await baseTrees({ buildctl: client!, address: kilnd.address, env, work });
     });
 
@@ -160,27 +169,35 @@ describe(
     });
 
     for (const name of names) {
-      it(`${name}: same result through the frontend image`, async () => {
+      it(`${name}: same result through the frontend images`, async () => {
         const entry = entries.get(name);
         assert.ok(entry, `corpus entry ${name}`);
         const builtIn = await build(entry, `${name}-builtin`);
-        const forwarded = await build(
-          {
-            ...entry,
-            spec: { ...entry.spec, opts: { ...entry.spec.opts, 'build-arg:BUILDKIT_SYNTAX': frontendImage } },
-          },
-          `${name}-image`,
-        );
-        const context = `\n--- buildctl output ---\n${forwarded.log.slice(-5000)}`;
-        assert.match(forwarded.log, /kiln\/dockerfile:test/, `the frontend image was used${context}`);
-        assert.deepEqual(forwarded.trees, builtIn.trees, `file tree${context}`);
-        assert.deepEqual(
-          withoutBuildInfo(forwarded.configs),
-          withoutBuildInfo(builtIn.configs),
-          `image config${context}`,
-        );
-        assert.equal(forwarded.stdout, builtIn.stdout, `subrequest output${context}`);
-        assert.deepEqual(forwarded.errorLines, builtIn.errorLines, `Dockerfile lines of the error${context}`);
+        const images = [frontendImage, ...(buildkitImage ? [buildkitImage] : [])];
+        for (const [i, image] of images.entries()) {
+          const forwarded = await build(
+            {
+              ...entry,
+              spec: { ...entry.spec, opts: { ...entry.spec.opts, 'build-arg:BUILDKIT_SYNTAX': image } },
+            },
+            `${name}-image-${i}`,
+          );
+          const context = `\n--- ${image} ---\n${forwarded.log.slice(-5000)}`;
+          const repository = image.slice(0, image.lastIndexOf(':'));
+          assert.ok(forwarded.log.includes(repository), `the frontend image was used${context}`);
+          assert.deepEqual(forwarded.trees, builtIn.trees, `file tree${context}`);
+          assert.deepEqual(
+            withoutBuildInfo(forwarded.configs),
+            withoutBuildInfo(builtIn.configs),
+            `image config${context}`,
+          );
+          assert.equal(forwarded.stdout, builtIn.stdout, `subrequest output${context}`);
+          assert.deepEqual(
+            forwarded.errorLines,
+            builtIn.errorLines,
+            `Dockerfile lines of the error${context}`,
+          );
+        }
       });
     }
   },
