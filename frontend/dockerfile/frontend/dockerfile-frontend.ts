@@ -1,5 +1,6 @@
 import type { Frontend, GatewayClient, GatewayRef, GatewayResult } from '../../../solver/index.js';
 import { marshal, supportedLlbCaps } from '../../../llb/index.js';
+import { forwardToSyntaxFrontend } from '../../gateway/index.js';
 import { type Platform, hostPlatform, normalizePlatform } from '../../../oci/index.js';
 import { formatPlatformArg } from '../build-args.js';
 import { type Conversion, convertDockerfile } from '../convert/convert.js';
@@ -44,18 +45,16 @@ function withSource(err: unknown, loaded: LoadedDockerfile): unknown {
   });
 }
 
-/** `# syntax=` (or BUILDKIT_SYNTAX) names an external frontend, which kiln cannot run yet. */
-function warnSyntax(client: GatewayClient, options: FrontendOptions, text: string): void {
-  const requested = options.syntax ?? detectSyntax(text)?.cmdline;
-  if (requested === undefined) return;
-  client.warn(
-    `# syntax=${requested} was ignored: kiln builds with its built-in Dockerfile frontend (external frontends are not supported yet)`,
-    {
-      detail: [
-        'The Dockerfile is built as the built-in dockerfile.v0 frontend of BuildKit v0.11.6 would build it.',
-      ],
-    },
-  );
+/** `# syntax=` (or BUILDKIT_SYNTAX) names an external frontend: the build is handed to it. */
+async function forwardSyntax(
+  client: GatewayClient,
+  options: FrontendOptions,
+  text: string,
+  signal: AbortSignal,
+): Promise<GatewayResult | undefined> {
+  const cmdline = options.syntax ?? detectSyntax(text)?.cmdline;
+  if (cmdline === undefined) return undefined;
+  return forwardToSyntaxFrontend(client, cmdline.trim().split(' ')[0]!, { cmdline, signal });
 }
 
 /** `refs.platforms` as BuildKit writes it (Go field order, empty fields left out). */
@@ -173,8 +172,8 @@ async function build(
  * stages the target needs into LLB (one conversion per target platform, in parallel), solves them
  * and returns the result ref(s) with `containerimage.config[/<platform>]` and `refs.platforms`.
  * With `requestid` it answers the `frontend.outline`, `frontend.targets` and
- * `frontend.subrequests.describe` subrequests instead. A `# syntax=` directive is reported as a
- * warning and otherwise ignored.
+ * `frontend.subrequests.describe` subrequests instead. A `# syntax=` directive (or BUILDKIT_SYNTAX)
+ * hands the build to that frontend image through gateway.v0 (see forwardToSyntaxFrontend).
  *
  * Errors: BuildOptionError (bad options), DockerfileReadError, DockerfileSourceError (a failure
  * at Dockerfile lines: parse errors, unknown instructions, bad flags, unresolvable base images —
@@ -187,7 +186,10 @@ export const dockerfileFrontend: Frontend = async (client, signal) => {
   const capsError = checkFrontendCaps(opts['frontend.caps']);
   const options = parseFrontendOptions(opts, normalizePlatform(client.workerPlatforms[0] ?? hostPlatform()));
   const loaded = await loadDockerfile({ client, options, caps: supportedLlbCaps, signal });
-  if (opts.cmdline === undefined) warnSyntax(client, options, Buffer.from(loaded.data).toString('utf8'));
+  if (opts.cmdline === undefined) {
+    const forwarded = await forwardSyntax(client, options, Buffer.from(loaded.data).toString('utf8'), signal);
+    if (forwarded) return forwarded;
+  }
   if (capsError) throw capsError;
   const requestId = options.requestId;
   if (requestId === subrequestIds.describe) return subrequestResult(describeSubrequests());
