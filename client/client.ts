@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Platform } from '../oci/index.js';
+import { Insight } from '../proto/gen/kiln/v1/insight_pb.js';
 import type { BuildHistoryEvent, UsageRecord } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import type { BuildOptions } from './build/build-options.js';
 import { startBuild, type BuildRun } from './build/run-build.js';
@@ -7,6 +8,7 @@ import { checkAddress, type ClientTls } from './connect.js';
 import { ControlClient } from './control-client.js';
 import { daemonError } from './daemon-error.js';
 import { DaemonError } from './errors.js';
+import { ServiceClient, type ConnectOptions } from './grpc-client.js';
 import { solveStatusFromResponse, type SolveStatus } from './progress/index.js';
 
 export interface ClientOptions {
@@ -101,6 +103,8 @@ export class Client {
   /** The typed Control/LLBBridge client underneath, for calls this class does not wrap. */
   readonly control: ControlClient;
   readonly address: string;
+  readonly #connect: ConnectOptions;
+  #insight: ServiceClient<typeof Insight> | undefined;
 
   constructor(options: ClientOptions) {
     checkAddress(options.address);
@@ -108,19 +112,17 @@ export class Client {
     const tls = options.tls;
     const buf = (v: Buffer | string | undefined): Buffer | undefined =>
       v === undefined ? undefined : Buffer.from(v);
-    this.control = new ControlClient(
-      options.address,
-      tls
-        ? {
-            tls: {
-              ...(tls.ca ? { ca: buf(tls.ca)! } : {}),
-              ...(tls.cert ? { cert: buf(tls.cert)! } : {}),
-              ...(tls.key ? { key: buf(tls.key)! } : {}),
-              ...(tls.serverName ? { serverName: tls.serverName } : {}),
-            },
-          }
-        : {},
-    );
+    this.#connect = tls
+      ? {
+          tls: {
+            ...(tls.ca ? { ca: buf(tls.ca)! } : {}),
+            ...(tls.cert ? { cert: buf(tls.cert)! } : {}),
+            ...(tls.key ? { key: buf(tls.key)! } : {}),
+            ...(tls.serverName ? { serverName: tls.serverName } : {}),
+          },
+        }
+      : {};
+    this.control = new ControlClient(options.address, this.#connect);
   }
 
   /**
@@ -251,7 +253,24 @@ export class Client {
     }
   }
 
+  /**
+   * kiln's build insight (`kiln.v1.Insight/Explain`, kilnd only): for a finished build (`ref`, or
+   * the most recent one), why each step missed the cache and the critical path, as the daemon's
+   * JSON text (see `kilnctl explain`). Fails with DaemonError: `not-found` when there is no such
+   * finished build, `unimplemented` from a daemon without the service (buildkitd).
+   */
+  async explain(options: { ref?: string; signal?: AbortSignal } = {}): Promise<string> {
+    this.#insight ??= new ServiceClient(Insight, this.address, this.#connect);
+    const resp = await this.#insight
+      .unary('explain', { ref: options.ref ?? '' }, options.signal ? { signal: options.signal } : {})
+      .catch((err: unknown) => {
+        throw daemonError(err, 'Insight.Explain', 'failed to explain build');
+      });
+    return resp.json;
+  }
+
   close(): void {
     this.control.close();
+    this.#insight?.close();
   }
 }

@@ -3,6 +3,7 @@ import { Client } from '../client.js';
 import { buildCommand } from '../commands/build.js';
 import { debugCommand } from '../commands/debug.js';
 import { duCommand } from '../commands/du.js';
+import { explainCommand } from '../commands/explain.js';
 import { historyCommand } from '../commands/history.js';
 import { pruneCommand } from '../commands/prune.js';
 import { loadTlsFiles } from '../connect.js';
@@ -24,6 +25,7 @@ export const commands: readonly Command[] = [
   buildCommand,
   debugCommand,
   historyCommand,
+  explainCommand,
 ];
 
 function globalFlags(env: Readonly<Record<string, string | undefined>>): FlagSpec[] {
