@@ -11,6 +11,8 @@ export interface BigImage {
   readonly dir: string;
   /** Size of the compressed layer. */
   readonly layerBytes: number;
+  /** Digest of the compressed layer. */
+  readonly layerDigest: string;
 }
 
 const blockSize = 512;
@@ -54,10 +56,10 @@ const digestOf = (data: Buffer): string => `sha256:${createHash('sha256').update
  * Costs a few seconds the first time.
  */
 export async function bigImage(inputsDir: string, megabytes: number): Promise<BigImage> {
-  const dir = join(inputsDir, `big-image-${megabytes}-v1`);
+  const dir = join(inputsDir, `big-image-${megabytes}-v2`);
   const summary = `${dir}.json`;
   if (existsSync(summary)) {
-    return { dir, ...(JSON.parse(await readFile(summary, 'utf8')) as { layerBytes: number }) };
+    return { dir, ...(JSON.parse(await readFile(summary, 'utf8')) as Omit<BigImage, 'dir'>) };
   }
   const work = `${dir}.tmp-${process.pid}`;
   await rm(work, { recursive: true, force: true });
@@ -96,8 +98,9 @@ export async function bigImage(inputsDir: string, megabytes: number): Promise<Bi
   await writeFile(join(work, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }));
   await rm(dir, { recursive: true, force: true });
   await rename(work, dir);
-  await writeFile(summary, JSON.stringify({ layerBytes: layer.size }));
-  return { dir, layerBytes: layer.size };
+  const image = { layerBytes: layer.size, layerDigest: layer.digest };
+  await writeFile(summary, JSON.stringify(image));
+  return { dir, ...image };
 }
 
 /** Pushes the layout to `ref` (`HOST/REPO:TAG`, plain HTTP) with skopeo. */

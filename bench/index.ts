@@ -5,7 +5,7 @@
 export { BenchUsageError, CommandFailedError, DaemonStartError, WorkloadCheckError } from './errors.js';
 export { runCommand, type CommandOptions, type CommandResult } from './command.js';
 export { startDaemon, type BenchDaemon, type DaemonSpec, type Engine } from './daemon.js';
-export { loadAverage, readMemory, resetPeak, RssSampler, type MemoryReading } from './proc.js';
+export { loadAverage, readCpuMs, readMemory, resetPeak, RssSampler, type MemoryReading } from './proc.js';
 export { ratio, summarize, type Summary } from './stats.js';
 export { parseTrace, type TraceSummary } from './trace.js';
 export {
@@ -18,7 +18,7 @@ export {
   type ContextShape,
 } from './context-tree.js';
 export { bigImage, pushLayout, type BigImage } from './big-image.js';
-export { manifestExists } from './registry-check.js';
+export { deleteBlob, manifestExists } from './registry-check.js';
 export { benchUsage, parseBenchArgs, type BenchEnvVars, type BenchOptions } from './options.js';
 export { renderProfile, summarizeProfiles, type ProfileSummary, type SelfTime } from './profile.js';
 export {

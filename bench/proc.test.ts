@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { loadAverage, readMemory, resetPeak, RssSampler } from './index.js';
+import { loadAverage, readCpuMs, readMemory, resetPeak, RssSampler } from './index.js';
 
 /** A node child that holds `mb` MB for a moment, then frees it; it reports on stdout when done. */
 async function withChild(run: (pid: number, step: () => Promise<void>) => Promise<void>): Promise<void> {
@@ -58,8 +58,23 @@ describe('process memory', () => {
     });
   });
 
+  it('counts CPU time a process spends, and none it does not', async () => {
+    await withChild(async (pid) => {
+      const idle = readCpuMs(pid)!;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(readCpuMs(pid)! - idle < 100, 'an idle process uses (almost) no CPU');
+    });
+    const spin = spawn(process.execPath, ['-e', 'const end = Date.now() + 400; while (Date.now() < end);']);
+    let last = 0;
+    const timer = setInterval(() => (last = readCpuMs(spin.pid!) ?? last), 20);
+    await once(spin, 'exit');
+    clearInterval(timer);
+    assert.ok(last >= 150, `a 400 ms busy loop shows ${last} ms of CPU`);
+  });
+
   it('reads nothing for a process that is gone, and a load average', () => {
     assert.equal(readMemory(2 ** 22 + 12345), undefined);
+    assert.equal(readCpuMs(2 ** 22 + 12345), undefined);
     assert.ok(loadAverage() >= 0);
   });
 });

@@ -36,6 +36,26 @@ export function resetPeak(pid: number): boolean {
   }
 }
 
+/** Linux's USER_HZ: /proc reports CPU times in these ticks (100 on every mainstream architecture). */
+const ticksPerSecond = 100;
+
+/**
+ * CPU time of `pid` and of its children it has waited for (runc and the build steps), user plus
+ * system, in milliseconds; undefined once the process is gone. Unlike wall time it hardly moves
+ * with the machine's load, so it compares the work each daemon does.
+ */
+export function readCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at field 3, the state.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+    return (ticks * 1000) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The 1-minute load average, recorded with every run so noisy runs can be told apart. */
 export function loadAverage(): number {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);

@@ -16,3 +16,13 @@ export async function manifestExists(host: string, repo: string, tag: string): P
   });
   return res.ok;
 }
+
+/**
+ * Unlinks blob `digest` from `repo` (the registry must allow deletes), so no later push can mount
+ * it from there: skopeo remembers where it pushed a blob and mounts it instead of uploading.
+ */
+export async function deleteBlob(host: string, repo: string, digest: string): Promise<void> {
+  const res = await fetch(`http://${host}/v2/${repo}/blobs/${digest}`, { method: 'DELETE' });
+  await res.arrayBuffer();
+  if (!res.ok && res.status !== 404) throw new Error(`DELETE blob ${digest} in ${repo}: ${res.status}`);
+}

@@ -7,6 +7,8 @@ export interface PhaseRow {
   readonly workload: string;
   readonly phase: string;
   readonly ms: Partial<Record<Subject, Summary>>;
+  /** CPU time of each daemon (with its reaped children: runc, the steps). */
+  readonly cpuMs: Partial<Record<Subject, Summary>>;
   readonly peakRss: Partial<Record<Subject, Summary>>;
   /** kiln ÷ BuildKit, of the medians. */
   readonly vsBuildkit?: number;
@@ -72,12 +74,15 @@ export function summarizeBench(
     const names = [...new Set(mine.filter((m) => !special.has(m.phase)).map((m) => m.phase))];
     for (const phase of names) {
       const ms: Partial<Record<Subject, Summary>> = {};
+      const cpuMs: Partial<Record<Subject, Summary>> = {};
       const peakRss: Partial<Record<Subject, Summary>> = {};
       for (const s of subjects) {
         const of = mine.filter((m) => m.phase === phase && m.subject === s && m.error === undefined);
         const t = summarize(of.flatMap((m) => (m.ms === undefined ? [] : [m.ms])));
         const p = summarize(of.flatMap((m) => (m.peakRss === undefined ? [] : [m.peakRss])));
+        const c = summarize(of.flatMap((m) => (m.cpuMs === undefined ? [] : [m.cpuMs])));
         if (t) ms[s] = t;
+        if (c) cpuMs[s] = c;
         if (p) peakRss[s] = p;
       }
       const target = workload.targets?.find((t) => t.phase === phase);
@@ -85,6 +90,7 @@ export function summarizeBench(
         workload: workload.name,
         phase,
         ms,
+        cpuMs,
         peakRss,
         ...optional('vsBuildkit', ratio(ms.kiln, ms.buildkit)),
         ...optional('vsBaseline', ratio(ms.kiln, ms.baseline)),
@@ -172,6 +178,18 @@ export function renderSummary(summary: BenchSummary, baselineNames: ReadonlyMap<
       targetText(r),
     ]),
   );
+  const cpuTable = table(
+    ['workload', 'phase', 'kiln CPU', 'BuildKit CPU', 'kiln/BK'],
+    summary.phases
+      .filter((r) => r.cpuMs.kiln || r.cpuMs.buildkit)
+      .map((r) => [
+        r.workload,
+        r.phase,
+        seconds(r.cpuMs.kiln),
+        seconds(r.cpuMs.buildkit),
+        times(ratio(r.cpuMs.kiln, r.cpuMs.buildkit)),
+      ]),
+  );
   const memoryTable = table(
     ['workload', 'idle kiln', 'idle BK', 'peak kiln', 'peak BK', 'peak kiln/BK', 'after kiln', 'after BK'],
     summary.memory.map((m) => [
@@ -188,5 +206,14 @@ export function renderSummary(summary: BenchSummary, baselineNames: ReadonlyMap<
   const failures = summary.failures.map(
     (f) => `- ${f.workload} / ${f.subject} / ${f.phase} (${f.count}×): ${f.message.slice(0, 300)}`,
   );
-  return [phaseTable, '', memoryTable, ...(failures.length ? ['', 'Failures:', ...failures] : [])].join('\n');
+  return [
+    phaseTable,
+    '',
+    'Daemon CPU time (user + system, with the runc processes it reaped):',
+    '',
+    cpuTable,
+    '',
+    memoryTable,
+    ...(failures.length ? ['', 'Failures:', ...failures] : []),
+  ].join('\n');
 }

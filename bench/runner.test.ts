@@ -76,6 +76,7 @@ describe('runBench against real daemons', { skip: buildctl ? false : 'no buildct
       );
       const cold = mine.find((m) => m.phase === 'cold')!;
       assert.ok(cold.ms! > 0 && cold.peakRss! > 10 * 2 ** 20, JSON.stringify(cold));
+      assert.ok(cold.cpuMs! > 0, 'a cold build costs the daemon CPU time');
       const step = mine.find((m) => m.phase === 'step')!;
       assert.ok(step.ms! > 0 && step.ms! < cold.ms!, `step ${step.ms} within cold ${cold.ms}`);
       assert.ok(mine.find((m) => m.phase === 'idle')!.rss! > 10 * 2 ** 20);

@@ -6,7 +6,7 @@ import { marshal } from '../llb/index.js';
 import { DefinitionSchema } from '../proto/gen/pb/ops_pb.js';
 import { runCommand, type CommandResult } from './command.js';
 import { startDaemon, type BenchDaemon, type Engine } from './daemon.js';
-import { loadAverage, readMemory, resetPeak, RssSampler } from './proc.js';
+import { loadAverage, readCpuMs, readMemory, resetPeak, RssSampler } from './proc.js';
 import { parseTrace } from './trace.js';
 import type {
   BaselineContext,
@@ -29,6 +29,8 @@ export interface Measurement {
   readonly subject: Subject;
   readonly rep: number;
   readonly ms?: number;
+  /** CPU time of the daemon and its reaped children during the phase. */
+  readonly cpuMs?: number;
   readonly peakRss?: number;
   readonly rss?: number;
   /** 1-minute load average when the phase started. */
@@ -227,6 +229,7 @@ function runContext(
     phase: async (name, work) => {
       const load = loadAverage();
       resetPeak(daemon.pid);
+      const cpuBefore = readCpuMs(daemon.pid) ?? 0;
       const sampler = new RssSampler({ pid: daemon.pid });
       const started = performance.now();
       let ms: number;
@@ -237,9 +240,10 @@ function runContext(
         sampled = sampler.stop();
       }
       const peakRss = Math.max(sampled, readMemory(daemon.pid)?.hwm ?? 0);
-      out.push({ ...base, phase: name, ms, peakRss, load });
+      const cpuMs = (readCpuMs(daemon.pid) ?? cpuBefore) - cpuBefore;
+      out.push({ ...base, phase: name, ms, cpuMs, peakRss, load });
       options.progress?.(
-        `${workload.name} #${rep + 1} ${daemon.engine}: ${name} ${ms.toFixed(0)} ms, peak ${mb(peakRss)}, load ${load}`,
+        `${workload.name} #${rep + 1} ${daemon.engine}: ${name} ${ms.toFixed(0)} ms, cpu ${cpuMs.toFixed(0)} ms, peak ${mb(peakRss)}, load ${load}`,
       );
     },
     record: (name, ms) => {

@@ -3,7 +3,7 @@ import { image, mkfile } from '../../llb/index.js';
 import { bigImage, pushLayout } from '../big-image.js';
 import { runCommand } from '../command.js';
 import { WorkloadCheckError } from '../errors.js';
-import { manifestExists } from '../registry-check.js';
+import { deleteBlob, manifestExists } from '../registry-check.js';
 import type { BenchEnvironment, BuildSpec, Workload } from '../workload.js';
 
 const repo = 'bench/big';
@@ -77,7 +77,11 @@ export const pullWorkload: Workload = {
         `oci:${join(ctx.scratch, 'oci')}:latest`,
       ]),
     );
-    const dest = `docker://${ctx.env.pushRegistryHost}/bench/big-skopeo-${ctx.rep}:latest`;
+    const target = `bench/big-skopeo-${ctx.rep}`;
+    const dest = `docker://${ctx.env.pushRegistryHost}/${target}:latest`;
     await ctx.phase('push', () => runCommand('skopeo', ['--insecure-policy', 'copy', ...tls, source, dest]));
+    // Otherwise the next repetition's skopeo mounts the layer from this repository, uploading nothing.
+    const { layerDigest } = await bigImage(ctx.env.inputsDir, megabytes(ctx.env));
+    await deleteBlob(ctx.env.pushRegistryHost, target, layerDigest);
   },
 };
