@@ -179,7 +179,11 @@ export class GatewayContainer {
     }
   }
 
-  /** Releases the container and its mounts. Idempotent. */
+  /**
+   * Releases the container and its mounts. Idempotent. As in BuildKit, it then fails with the first
+   * failure of a process that ran in the container (GatewayCallError `exit code: N`); the container
+   * is released all the same.
+   */
   async release(signal?: AbortSignal): Promise<void> {
     if (this.#released) return;
     this.#released = true;

@@ -6,4 +6,4 @@
 import { dockerfileFrontend } from '../dockerfile/index.js';
 import { runFrontend } from './run-frontend.js';
 
-process.exitCode = await runFrontend(dockerfileFrontend);
+process.exit(await runFrontend(dockerfileFrontend));

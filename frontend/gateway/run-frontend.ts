@@ -89,6 +89,8 @@ async function connect(
  * pings it, fetches the build's inputs, calls the frontend and hands its result (or its error,
  * with typed details) back through `Return`. Resolves to the exit code the process should end
  * with: 0 when the build succeeded, 1 when it failed (the daemon reports the error it was given).
+ * Over the process's stdio the connection stays open, so end the process with that code right
+ * away: `process.exit(await runFrontend(frontend))`.
  *
  * When it runs over the process's own stdout, `console` is redirected to stderr first: a stray
  * `console.log` would corrupt the connection. Errors it cannot report to the daemon (the
@@ -131,7 +133,11 @@ export async function runFrontend(
     return 1;
   } finally {
     own?.dispose();
-    await Promise.race([connection.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-    connection.destroy();
+    // Over the process's own stdio the connection ends with the process, as a Go frontend's does:
+    // BuildKit treats a connection closed while the frontend still runs as a crash.
+    if (output !== process.stdout) {
+      await Promise.race([connection.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      connection.destroy();
+    }
   }
 }

@@ -9,7 +9,7 @@ import type { CacheMounts } from '../cache-mounts.js';
 import type { JobGateway } from '../gateway.js';
 import { newId } from '../job.js';
 import { materialized } from '../op.js';
-import { FrontendProtocolError } from './errors.js';
+import { ContainerProcessFailedError, FrontendProtocolError } from './errors.js';
 import { fromPbPlatform } from './conversions.js';
 
 /** What containers need of the snapshotter (the shape solver ops use). */
@@ -56,6 +56,9 @@ interface Container {
   readonly extraHosts: readonly HostIP[];
   readonly cleanups: Cleanup[];
   readonly running: Set<{ abort: AbortController; done: Promise<unknown> }>;
+  /** The first process failure (start error or non-zero exit), reported by release. */
+  failure?: unknown;
+  released?: boolean;
 }
 
 /**
@@ -63,6 +66,11 @@ interface Container {
  * the frontend's results — writable ones as active snapshots shared by every process of the
  * container — and each process a run of the executor on them. Released on ReleaseContainer, and
  * all of them when the frontend ends.
+ *
+ * Unlike BuildKit, where the first process is the container's init and later ones are exec'd
+ * into it while it runs, every process here is a container of its own on the shared mounts:
+ * processes may run after one another (the init need not be kept alive), a tmpfs is fresh for
+ * each, and processes running at the same time should not write to the same mount.
  */
 export class GatewayContainers {
   readonly #opts: GatewayContainersOptions;
@@ -211,27 +219,38 @@ export class GatewayContainers {
     const entry = { abort, done: done.catch(() => undefined) };
     container.running.add(entry);
     try {
-      return await done;
+      const code = await done;
+      if (code !== 0) container.failure ??= new ContainerProcessFailedError({ exitCode: code });
+      return code;
+    } catch (err) {
+      if (!container.released) container.failure ??= err;
+      throw err;
     } finally {
       container.running.delete(entry);
       process.signal.removeEventListener('abort', onAbort);
     }
   }
 
-  /** Stops the container's processes and removes its mounts. Unknown ids are an error. */
+  /**
+   * Stops the container's processes and removes its mounts; then, as BuildKit does, throws the
+   * first failure of a process that ran in it (ContainerProcessFailedError for a non-zero exit).
+   * Unknown ids are an error.
+   */
   async release(id: string): Promise<void> {
     const container = this.#containers.get(id);
     if (!container)
       throw new FrontendProtocolError(`container ${id} was never created or is released`, 'not-found');
     this.#containers.delete(id);
+    container.released = true;
     for (const p of container.running) p.abort.abort(new Error(`container ${id} released`));
     await Promise.all([...container.running].map((p) => p.done));
     await this.#cleanup(container.cleanups);
+    if (container.failure !== undefined) throw container.failure;
   }
 
-  /** Releases every container (the frontend has ended). */
+  /** Releases every container (the frontend has ended), whatever their processes did. */
   async releaseAll(): Promise<void> {
-    for (const id of [...this.#containers.keys()]) await this.release(id);
+    for (const id of [...this.#containers.keys()]) await this.release(id).catch(() => undefined);
   }
 
   async #cleanup(cleanups: Cleanup[]): Promise<void> {

@@ -105,3 +105,18 @@ export class FrontendProtocolError extends Error {
     this.kind = kind;
   }
 }
+
+/**
+ * A process of a gateway container failed; ReleaseContainer reports the first such failure, as
+ * BuildKit's does. The message is BuildKit's (`exit code: 3`).
+ */
+export class ContainerProcessFailedError extends Error {
+  readonly code = 'KILN_GATEWAY_CONTAINER_PROCESS' as const;
+  readonly kind: ErrorKind = 'unknown';
+  readonly exitCode: number;
+  constructor(opts: { exitCode: number }) {
+    super(`exit code: ${opts.exitCode}`);
+    this.name = 'ContainerProcessFailedError';
+    this.exitCode = opts.exitCode;
+  }
+}

@@ -21,6 +21,7 @@ export {
 export { runFrontendContainer, type FrontendRunDeps, type FrontendRunRequest } from './frontend-run.js';
 export { serveLlbBridge } from './stdio-server.js';
 export {
+  ContainerProcessFailedError,
   FrontendCapsError,
   FrontendExitedError,
   FrontendImageError,

@@ -80,7 +80,7 @@ describe('gateway.v0: frontend images over LLBBridge on their stdio', { skip }, 
     assert.equal(report.cwd, '/');
   });
 
-  it('serves containers: stdin, stdout, stderr and exit codes streamed, mounts shared by processes', async () => {
+  it('serves containers: stdin, stdout, stderr and exit codes streamed, failures reported on release', async () => {
     const r = await build('exec', ['--opt', `busybox=${env.busybox}`]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(await readFile(join(r.out, 'exec.json'), 'utf8')) as Record<string, unknown>;
@@ -88,9 +88,16 @@ describe('gateway.v0: frontend images over LLBBridge on their stdio', { skip }, 
       exitCode: 3,
       out: 'HELLO FROM STDIN\n',
       err: 'to-stderr\n',
-      second: 'kept\nrooted\ntmpfs\n',
-      secondExit: 0,
+      releaseError: 'exit code: 3',
     });
+    await noContainersLeft();
+  });
+
+  it('lets processes of a container run one after another on its shared mounts', async () => {
+    const r = await build('exec-shared', ['--opt', `busybox=${env.busybox}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(await readFile(join(r.out, 'exec.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(result, { firstExit: 0, secondExit: 0, second: 'kept\nrooted\ntmpfs\n' });
     await noContainersLeft();
   });
 

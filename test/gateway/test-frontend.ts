@@ -2,7 +2,8 @@
  * A frontend image's entrypoint for the gateway tests, behaving as `--opt mode=…` says:
  * `report` (default) returns a file describing what the frontend saw, `crash` exits without
  * returning, `hang` never returns, `invalid-llb` solves garbage, `bad-ref` returns a ref it never
- * got, `exec` runs processes in a gateway container, `fail` throws an error with Dockerfile lines.
+ * got, `exec` and `exec-shared` run processes in gateway containers, `fail` throws an error with
+ * Dockerfile lines.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -56,33 +57,53 @@ async function report(client: FrontendClient): Promise<GatewayResult> {
   return fileResult(client, 'report.json', JSON.stringify(info));
 }
 
-async function exec(client: FrontendClient): Promise<GatewayResult> {
-  const busybox = client.frontendOpt.busybox!;
-  const base = await client.solve({ definition: marshal(image(busybox), { caps: client.llbCaps }) });
-  const container = await client.newContainer({
-    mounts: [{ dest: '/', ref: base.ref! }, { dest: '/scratch' }, { dest: '/fresh', type: 'tmpfs' }],
-    network: 'none',
-  });
-  const output = { out: '', err: '', second: '' };
-  const sink = (key: keyof typeof output) =>
+/** Output sinks that collect text. */
+function collector() {
+  const text: Record<string, string> = {};
+  const sink = (key: string) =>
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        output[key] += chunk.toString('utf8');
+        text[key] = (text[key] ?? '') + chunk.toString('utf8');
         callback();
       },
     });
-  const first = await container.run({
-    args: [
-      '/bin/sh',
-      '-c',
-      'tr a-z A-Z; echo to-stderr >&2; echo kept > /scratch/f; echo rooted > /rooted; exit 3',
-    ],
+  return { text, sink };
+}
+
+/** One process with stdin, stdout, stderr and an exit code; then release (which reports it). */
+async function exec(client: FrontendClient): Promise<GatewayResult> {
+  const base = await client.solve({
+    definition: marshal(image(client.frontendOpt.busybox!), { caps: client.llbCaps }),
+  });
+  const container = await client.newContainer({ mounts: [{ dest: '/', ref: base.ref! }], network: 'none' });
+  const { text, sink } = collector();
+  const run = await container.run({
+    args: ['/bin/sh', '-c', 'tr a-z A-Z; echo to-stderr >&2; exit 3'],
     stdin: 'hello from stdin\n',
     stdout: sink('out'),
     stderr: sink('err'),
   });
-  // A second process sees the first one's writes: the container's snapshots are shared.
-  const again = await container.run({
+  const releaseError = await container.release().then(
+    () => '',
+    (err: Error) => err.message,
+  );
+  return fileResult(client, 'exec.json', JSON.stringify({ exitCode: run.exitCode, ...text, releaseError }));
+}
+
+/** Processes after one another see each other's writes to the container's mounts (kiln only). */
+async function execShared(client: FrontendClient): Promise<GatewayResult> {
+  const base = await client.solve({
+    definition: marshal(image(client.frontendOpt.busybox!), { caps: client.llbCaps }),
+  });
+  const container = await client.newContainer({
+    mounts: [{ dest: '/', ref: base.ref! }, { dest: '/scratch' }, { dest: '/fresh', type: 'tmpfs' }],
+    network: 'none',
+  });
+  const { text, sink } = collector();
+  const first = await container.run({
+    args: ['/bin/sh', '-c', 'echo kept > /scratch/f; echo rooted > /rooted'],
+  });
+  const second = await container.run({
     args: ['/bin/sh', '-c', 'cat /scratch/f /rooted; grep -q " /fresh tmpfs " /proc/mounts && echo tmpfs'],
     stdout: sink('second'),
   });
@@ -90,7 +111,7 @@ async function exec(client: FrontendClient): Promise<GatewayResult> {
   return fileResult(
     client,
     'exec.json',
-    JSON.stringify({ exitCode: first.exitCode, ...output, secondExit: again.exitCode }),
+    JSON.stringify({ firstExit: first.exitCode, secondExit: second.exitCode, ...text }),
   );
 }
 
@@ -112,6 +133,8 @@ async function frontend(client: FrontendClient): Promise<GatewayResult> {
       return { ref: { id: 'never-handed-out' }, metadata: new Map() };
     case 'exec':
       return exec(client);
+    case 'exec-shared':
+      return execShared(client);
     case 'fail':
       throw Object.assign(new Error('test frontend refuses: line 2 is wrong'), {
         kind: 'invalid-argument',
@@ -126,4 +149,4 @@ async function frontend(client: FrontendClient): Promise<GatewayResult> {
   }
 }
 
-process.exitCode = await runFrontend(frontend);
+process.exit(await runFrontend(frontend));

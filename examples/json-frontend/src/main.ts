@@ -2,4 +2,4 @@
 import { runFrontend } from '../../../frontend/index.js';
 import { jsonFrontend } from './frontend.js';
 
-process.exitCode = await runFrontend(jsonFrontend);
+process.exit(await runFrontend(jsonFrontend));
