@@ -2,12 +2,13 @@
 // Node 20 cannot expand globs itself, and passing dist/ would also execute
 // every helper module under dist/test/ as if it were a test.
 // Usage: node scripts/run-tests.js [path-substring ...]
+// KILN_DIST=dist-x runs the tests compiled into another output directory.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const dist = join(root, 'dist');
+const dist = join(root, process.env.KILN_DIST || 'dist');
 
 function findTests(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FileActionError, FilePathNotFoundError, UnknownOwnerError } from './index.js';
@@ -18,7 +18,8 @@ import {
 // applyFileAction, and the resulting tree must equal BuildKit's entry by entry: type, mode, owner,
 // size, content hash, link target, device, xattrs, hardlink groups and deliberate timestamps.
 
-const testdata = join(dirname(fileURLToPath(import.meta.url)), 'testdata').replace('/dist-fileop/', '/');
+// Compiled to dist/solver/file/: the recorded data stays in the source tree.
+const testdata = fileURLToPath(new URL('../../../solver/file/testdata/', import.meta.url));
 
 interface Fixture {
   name: string;
