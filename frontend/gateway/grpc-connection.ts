@@ -203,6 +203,8 @@ export class GrpcConnection {
 
   /** Opens HTTP/2 over `transport` (already connected; nothing is dialled). */
   static over(transport: Duplex): GrpcConnection {
+    // A broken transport ends the session, which fails its calls; the error itself is not news.
+    transport.on('error', () => undefined);
     return new GrpcConnection(connect('http://localhost', { createConnection: () => transport }));
   }
 
