@@ -6,9 +6,9 @@ import { duCommand } from '../commands/du.js';
 import { explainCommand } from '../commands/explain.js';
 import { historyCommand } from '../commands/history.js';
 import { pruneCommand } from '../commands/prune.js';
-import { loadTlsFiles } from '../connect.js';
 import { formatErrorSource } from '../daemon-error.js';
 import { ClientUsageError, type ErrorSource } from '../errors.js';
+import { routeRequestFromFlags, selectNode } from '../routing/index.js';
 import type { CliOutput, Command, CommandContext } from './command.js';
 import { parseFlags, type FlagSpec, type ParsedFlags } from './flags.js';
 import { appHelp, commandHelp } from './help.js';
@@ -33,9 +33,14 @@ function globalFlags(env: Readonly<Record<string, string | undefined>>): FlagSpe
     { name: 'debug', kind: 'bool', usage: 'enable debug output in logs' },
     {
       name: 'addr',
-      kind: 'string',
-      usage: 'buildkitd address',
+      kind: 'strings',
+      usage: 'buildkitd address (repeat it for a builder of several nodes)',
       default: env['BUILDKIT_HOST'] || defaultAddress,
+    },
+    {
+      name: 'builder',
+      kind: 'string',
+      usage: 'builder file (TOML) listing several nodes to route builds to',
     },
     { name: 'tlsservername', kind: 'string', usage: 'buildkitd server name for certificate validation' },
     { name: 'tlscacert', kind: 'string', usage: 'CA certificate for validation' },
@@ -144,14 +149,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       warn: (message) => io.stderr.write(`WARN[0000] ${message}\n`),
       client: async () => {
         if (client) return client;
-        const address = globals.string('addr');
-        const tls = await loadTlsFiles({
-          address,
-          caCert: globals.string('tlscacert'),
-          cert: globals.string('tlscert'),
-          key: globals.string('tlskey'),
-          dir: globals.string('tlsdir'),
-          serverName: globals.string('tlsservername'),
+        const { address, tls } = await selectNode({
+          addresses: globals.strings('addr'),
+          defaultAddress: io.env['BUILDKIT_HOST'] || defaultAddress,
+          builderFile: globals.string('builder'),
+          tls: {
+            caCert: globals.string('tlscacert'),
+            cert: globals.string('tlscert'),
+            key: globals.string('tlskey'),
+            dir: globals.string('tlsdir'),
+            serverName: globals.string('tlsservername'),
+          },
+          ...(command.name === 'build' ? { request: routeRequestFromFlags(flags, io.cwd) } : {}),
+          timeoutMs: globals.number('timeout') * 1000,
+          signal: io.signal,
+          ...(globals.bool('debug')
+            ? { debug: (line: string) => io.stderr.write(`DEBU[0000] ${line}\n`) }
+            : {}),
         });
         client = new Client({ address, ...(tls ? { tls } : {}) });
         if (globals.bool('wait'))
