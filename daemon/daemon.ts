@@ -49,6 +49,7 @@ import { internalStorage } from './internal-storage.js';
 import { healthService } from './health-service.js';
 import { insightService } from './insight-service.js';
 import { startDebugServer } from './debug-server.js';
+import { InsightWeb } from './insight-web/index.js';
 import { Metrics } from './metrics.js';
 import { ClientReportedError, toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
@@ -332,6 +333,16 @@ export async function startDaemon(
       usage: (filters) => storage.usage(filters),
       prune: (options, signal) => storage.prune(options, signal),
     };
+    // The build view follows builds from their start, so it exists before the first build can.
+    const insightWeb = config.debugAddress
+      ? await InsightWeb.create({
+          db,
+          history,
+          jobs,
+          records,
+          logger: logger.child({ component: 'insight-web' }),
+        })
+      : undefined;
     services.resolve({
       control: controlService({
         controller,
@@ -368,9 +379,15 @@ export async function startDaemon(
         }
         for (const [type, bytes] of usage.bytes) metrics.set('kiln_disk_usage_bytes', bytes, { type });
       });
-      const debug = await startDebugServer(config.debugAddress, { metrics, ready: () => serving }, logger);
+      const debug = await startDebugServer(
+        config.debugAddress,
+        { metrics, ready: () => serving, ...(insightWeb ? { extra: insightWeb.routes() } : {}) },
+        logger,
+      );
       cleanups.push(() => {
         metrics.close();
+        // Its event streams stay open until closed, and the server waits for them.
+        insightWeb?.close();
         return new Promise<void>((resolve) => debug.close(() => resolve()));
       });
     }

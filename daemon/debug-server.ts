@@ -1,16 +1,28 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
 import { ListenError } from './errors.js';
+
+/** An answer of an extra route: a whole body, or chunks streamed until they end or the client leaves. */
+export interface DebugResponse {
+  readonly status: number;
+  readonly type: string;
+  readonly body: string | Buffer | AsyncIterable<string>;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A request as extra routes see it; `signal` aborts when the client goes away. */
+export interface DebugRequest {
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly signal: AbortSignal;
+}
 
 export interface DebugRoutes {
   readonly metrics: Metrics;
   readonly ready: () => boolean;
   /** More routes (the build view) by path prefix. */
-  readonly extra?: ReadonlyMap<
-    string,
-    (url: URL) => Promise<{ status: number; type: string; body: string | Buffer }>
-  >;
+  readonly extra?: ReadonlyMap<string, (url: URL, request: DebugRequest) => Promise<DebugResponse>>;
 }
 
 /**
@@ -35,8 +47,20 @@ export async function startDebugServer(
         return routes.ready() ? reply(200, 'text/plain', 'ready\n') : reply(503, 'text/plain', 'draining\n');
       for (const [prefix, handler] of routes.extra ?? []) {
         if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) {
-          const r = await handler(url);
-          return reply(r.status, r.type, r.body);
+          const gone = new AbortController();
+          res.once('close', () => gone.abort());
+          const r = await handler(url, {
+            method: req.method ?? 'GET',
+            headers: req.headers,
+            signal: gone.signal,
+          });
+          if (typeof r.body === 'string' || Buffer.isBuffer(r.body)) {
+            res.writeHead(r.status, { ...r.headers, 'content-type': r.type }).end(r.body);
+            return;
+          }
+          res.writeHead(r.status, { ...r.headers, 'content-type': r.type });
+          for await (const chunk of r.body) res.write(chunk);
+          return void res.end();
         }
       }
       reply(404, 'text/plain', 'not found\n');

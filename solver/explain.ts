@@ -199,9 +199,24 @@ export function explainBuild(options: {
   };
 }
 
-/** From the step that finished last, back through the input that finished last, to a source. */
+/**
+ * From the step that finished last, back through the input it waited for longest, to a source.
+ * A cached input is ready when its own inputs were (it did no work): when progress settles it
+ * later, that wait is not what held the step up.
+ */
 export function criticalPath(steps: readonly StepRecord[]): string[] {
   const byDigest = new Map(steps.map((s) => [s.digest, s]));
+  const ready = new Map<string, number>();
+  const readyAt = (s: StepRecord, depth = 0): number => {
+    if (s.state !== 'cached' || depth > 64) return s.completed!;
+    const known = ready.get(s.digest);
+    if (known !== undefined) return known;
+    const inputs = s.inputs.map((d) => byDigest.get(d)).filter((i): i is StepRecord => !!i?.completed);
+    const at =
+      inputs.length > 0 ? Math.max(...inputs.map((i) => readyAt(i, depth + 1))) : (s.started ?? s.completed!);
+    ready.set(s.digest, at);
+    return at;
+  };
   let step = [...steps].filter((s) => s.completed).sort((a, b) => b.completed! - a.completed!)[0];
   const path: string[] = [];
   const seen = new Set<string>();
@@ -211,7 +226,7 @@ export function criticalPath(steps: readonly StepRecord[]): string[] {
     step = step.inputs
       .map((d) => byDigest.get(d))
       .filter((s): s is StepRecord => !!s?.completed)
-      .sort((a, b) => b.completed! - a.completed!)[0];
+      .sort((a, b) => readyAt(b) - readyAt(a))[0];
   }
   return path;
 }

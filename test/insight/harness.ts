@@ -12,6 +12,7 @@ import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 /** A registry with busybox, a kilnd serving the build view on a loopback port, and a scratch directory. */
 export interface InsightEnvironment {
   readonly registry: TestRegistry;
+  /** The current kilnd (a new process after `restart()`). */
   readonly daemon: KilndProcess;
   /** `HOST/library/busybox:latest` */
   readonly busybox: string;
@@ -22,6 +23,8 @@ export interface InsightEnvironment {
   writeFiles(dir: string, files: Readonly<Record<string, string>>): Promise<string>;
   /** Builds the Dockerfile in `dir` (also the context) with the real buildctl. */
   dockerBuild(dir: string, args?: readonly string[]): Promise<BuildctlResult>;
+  /** Stops kilnd and starts it again on the same root and debug port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,22 +66,34 @@ export async function startInsightEnvironment(): Promise<InsightEnvironment> {
   try {
     const busybox = (await pushBusyboxIndex(registry)).ref;
     const port = await freePort();
-    daemon = await startKilnd({ args: ['--debugaddr', `127.0.0.1:${port}`] });
     const url = `http://127.0.0.1:${port}`;
-    // The socket appears before the debug server listens.
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 200) throw new Error(`build view did not come up:\n${daemon.logs()}`);
-      await sleep(25);
-    }
-    const running = daemon;
+    const start = async (root?: string): Promise<KilndProcess> => {
+      const started = await startKilnd({
+        ...(root ? { root } : {}),
+        args: ['--debugaddr', `127.0.0.1:${port}`],
+      });
+      // The socket appears before the debug server listens.
+      for (let i = 0; ; i++) {
+        const ok = await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) return started;
+        if (i > 200) {
+          await started.dispose();
+          throw new Error(`build view did not come up:\n${started.logs()}`);
+        }
+        await sleep(25);
+      }
+    };
+    daemon = await start();
+    const restarts: KilndProcess[] = [];
+    let current = daemon;
     return {
       registry,
-      daemon: running,
+      get daemon() {
+        return current;
+      },
       busybox,
       url,
       work,
@@ -92,7 +107,7 @@ export async function startInsightEnvironment(): Promise<InsightEnvironment> {
         return root;
       },
       dockerBuild(dir, args = []) {
-        return buildctl(running.address, [
+        return buildctl(current.address, [
           'build',
           '--frontend',
           'dockerfile.v0',
@@ -103,8 +118,14 @@ export async function startInsightEnvironment(): Promise<InsightEnvironment> {
           ...args,
         ]);
       },
+      async restart() {
+        await current.stop();
+        current = await start(current.root);
+        restarts.push(current);
+      },
       async stop() {
-        await running.dispose();
+        for (const d of restarts) await d.dispose();
+        await daemon!.dispose();
         await registry.stop();
         await rm(work, { recursive: true, force: true });
       },
