@@ -1,6 +1,11 @@
 import { Readable } from 'node:stream';
 import { sha256, type Descriptor, type Digest, type ImageReference } from '../oci/index.js';
-import { RegistryContentMismatchError, RegistryRejectedError, RegistryUnavailableError } from './errors.js';
+import {
+  RegistryContentMismatchError,
+  RegistryNotFoundError,
+  RegistryRejectedError,
+  RegistryUnavailableError,
+} from './errors.js';
 import type { Endpoint } from './hosts.js';
 import {
   authContext,
@@ -25,13 +30,20 @@ export interface PushBlobOptions {
   readonly onProgress?: (offset: number) => void;
 }
 
-/** Upload tuning: blobs up to `singlePutMax` go in one PUT, larger ones in `chunkSize` PATCHes. */
+/**
+ * Upload tuning: blobs up to `singlePutMax` go in one PUT, larger ones in streamed PATCHes of up to
+ * `chunkSize` bytes. Each PATCH is a round trip the registry finishes writing before the next may
+ * start, so the default sends a layer in one.
+ */
 export interface UploadTuning {
   readonly chunkSize: number;
   readonly singlePutMax: number;
 }
 
-export const defaultUploadTuning: UploadTuning = { chunkSize: 8 * 1024 * 1024, singlePutMax: 1024 * 1024 };
+export const defaultUploadTuning: UploadTuning = {
+  chunkSize: 1024 * 1024 * 1024,
+  singlePutMax: 1024 * 1024,
+};
 
 /** Statuses with which a registry says "not like that" to a first PATCH: fall back to one PUT. */
 const chunkRefusals = new Set([400, 404, 405, 406, 411, 413, 415, 416, 501]);
@@ -150,25 +162,25 @@ async function putWhole(u: Upload, location: string): Promise<void> {
   );
 }
 
-/** Fixed-size chunks of a stream, from `offset`. */
-async function* chunksOf(stream: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let length = 0;
-  for await (const data of stream) {
-    let buf = data as Buffer;
-    while (buf.length > 0) {
-      const take = Math.min(size - length, buf.length);
-      parts.push(buf.subarray(0, take));
-      length += take;
-      buf = buf.subarray(take);
-      if (length === size) {
-        yield Buffer.concat(parts);
-        parts = [];
-        length = 0;
+/** `length` bytes of the blob from `offset`, streamed (one PATCH body). */
+function rangeStream(open: BlobOpener, offset: number, length: number): Readable {
+  return Readable.from(
+    (async function* () {
+      const source = await open(offset);
+      let left = length;
+      try {
+        for await (const data of source) {
+          const buf = data as Buffer;
+          yield buf.length <= left ? buf : buf.subarray(0, left);
+          left -= Math.min(buf.length, left);
+          if (left === 0) return;
+        }
+      } finally {
+        source.destroy();
       }
-    }
-  }
-  if (length > 0) yield Buffer.concat(parts);
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** Where the registry's upload stands: the next offset it expects, and the session URL. */
@@ -181,19 +193,24 @@ async function uploadStatus(u: Upload, location: string): Promise<{ offset: numb
   return { offset: end + 1, location: new URL(res.headers.get('location') ?? location, req.url).toString() };
 }
 
-/** PATCHes in chunks; after a lost connection asks where the upload stands and resumes there. */
+/**
+ * PATCHes of up to `chunkSize` bytes, each streamed from the blob; after a lost connection asks
+ * where the upload stands and resumes there.
+ */
 async function putChunked(u: Upload, first: string, chunkSize: number): Promise<void> {
   let location = first;
   let offset = 0;
   for (let resumes = 0; ; resumes++) {
     try {
-      for await (const chunk of chunksOf(await u.open(offset), chunkSize)) {
+      while (offset < u.descriptor.size) {
+        const length = Math.min(chunkSize, u.descriptor.size - offset);
+        const from = offset;
         const req = request(u, 'PATCH', location, {
           headers: {
             'Content-Type': 'application/octet-stream',
-            'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+            'Content-Range': `${from}-${from + length - 1}`,
           },
-          body: chunk,
+          body: () => rangeStream(u.open, from, length),
           retry: false,
         });
         const res = await u.rc.transport.send(req);
@@ -206,7 +223,7 @@ async function putChunked(u: Upload, first: string, chunkSize: number): Promise<
         }
         await res.discard();
         location = new URL(res.headers.get('location') ?? location, req.url).toString();
-        offset += chunk.length;
+        offset += length;
         u.options.onProgress?.(offset);
       }
       break;
@@ -222,12 +239,41 @@ async function putChunked(u: Upload, first: string, chunkSize: number): Promise<
   );
 }
 
+/** How many times an upload whose session broke is started again from its first byte. */
+const uploadRestarts = 2;
+
+/**
+ * Whether an upload failed in a way a new session can mend: the registry failed one of its
+ * requests (5xx, 429, a lost connection), or forgot the session (404 on the session URL: after a
+ * PATCH cut mid-body, docker-registry answers the status query so). Starting over is safe, as
+ * nothing is stored under the digest until the final PUT succeeds.
+ */
+function sessionBroken(error: unknown): boolean {
+  if (error instanceof RegistryUnavailableError) return true;
+  return error instanceof RegistryNotFoundError && /\/blobs\/uploads\/[^/]+$/.test(error.url ?? '');
+}
+
 async function pushBlobTo(u: Upload): Promise<PushBlobResult> {
   const head = request(u, 'HEAD', `${u.endpoint.base}/${u.repo.path}/blobs/${u.descriptor.digest}`);
   const res = await u.rc.transport.send(head);
   await res.discard();
   if (res.status === 200) return 'exists';
   if (res.status !== 404) return u.rc.transport.fail(res, head, `check for blob ${u.descriptor.digest}`);
+  for (let restarts = 0; ; restarts++) {
+    try {
+      return await upload(restarts === 0 ? u : { ...u, options: { ...u.options, mountFrom: [] } });
+    } catch (error) {
+      if (!sessionBroken(error) || restarts >= uploadRestarts) throw error;
+      u.rc.logger?.info(
+        { digest: u.descriptor.digest, why: (error as Error).message },
+        'blob upload failed; starting it again',
+      );
+    }
+  }
+}
+
+/** Starts an upload session and sends the blob through it (mounting it instead when possible). */
+async function upload(u: Upload): Promise<PushBlobResult> {
   const started = await startUpload(u);
   if (started === 'mounted') return 'mounted';
   if (u.descriptor.size <= u.tuning.singlePutMax) {
