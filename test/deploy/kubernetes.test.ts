@@ -10,6 +10,7 @@ import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { parseAllDocuments } from 'yaml';
 import { parseExportCacheFlags, parseImportCacheFlags, parseOutputFlag } from '../../client/index.js';
 import { loadConfig, parseConfigFile } from '../../daemon/config.js';
+import { MediaType } from '../../oci/index.js';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
@@ -18,96 +19,59 @@ import { check, kilnctl, repoRoot } from './processes.js';
 const run = promisify(execFile);
 const manifestDir = join(repoRoot, 'deploy', 'kubernetes');
 
-/** The parts of Kubernetes objects these checks read. */
-interface Metadata {
-  readonly name: string;
-  readonly namespace?: string;
-  readonly labels?: Readonly<Record<string, string>>;
-}
-interface Probe {
-  readonly httpGet?: { readonly path: string; readonly port: string | number };
-}
-interface VolumeMount {
-  readonly name: string;
-  readonly mountPath: string;
-  readonly subPath?: string;
-}
-interface Container {
-  readonly name: string;
-  readonly image: string;
-  readonly command?: readonly string[];
-  readonly args?: readonly string[];
-  readonly env?: readonly { readonly name: string; readonly value?: string }[];
-  readonly ports?: readonly { readonly name?: string; readonly containerPort: number }[];
-  readonly volumeMounts?: readonly VolumeMount[];
-  readonly resources?: {
-    readonly requests?: Readonly<Record<string, string>>;
-    readonly limits?: Readonly<Record<string, string>>;
+/** The parts of Kubernetes objects these checks read (parsed YAML, never written). */
+type Labels = Record<string, string>;
+type Metadata = { name: string; namespace?: string; labels?: Labels };
+type Probe = { httpGet?: { path: string; port: string | number } };
+type Container = {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  ports?: { name?: string; containerPort: number }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+  resources?: { requests?: Labels; limits?: Labels };
+  securityContext?: { privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
+  startupProbe?: Probe;
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+};
+type Volume = {
+  name: string;
+  configMap?: { name: string };
+  secret?: { secretName: string };
+  emptyDir?: object;
+};
+type PodSpec = {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Volume[];
+  terminationGracePeriodSeconds?: number;
+};
+type PodTemplate = { metadata: { labels: Labels }; spec: PodSpec };
+type StatefulSet = {
+  kind: 'StatefulSet';
+  metadata: Metadata;
+  spec: {
+    serviceName: string;
+    selector: { matchLabels: Labels };
+    template: PodTemplate;
+    volumeClaimTemplates: { metadata: { name: string } }[];
   };
-  readonly securityContext?: {
-    readonly privileged?: boolean;
-    readonly capabilities?: { readonly add?: readonly string[]; readonly drop?: readonly string[] };
-  };
-  readonly startupProbe?: Probe;
-  readonly livenessProbe?: Probe;
-  readonly readinessProbe?: Probe;
-}
-interface Volume {
-  readonly name: string;
-  readonly configMap?: { readonly name: string };
-  readonly secret?: { readonly secretName: string };
-  readonly emptyDir?: object;
-}
-interface PodSpec {
-  readonly containers: readonly Container[];
-  readonly initContainers?: readonly Container[];
-  readonly volumes?: readonly Volume[];
-  readonly terminationGracePeriodSeconds?: number;
-}
-interface PodTemplate {
-  readonly metadata: { readonly labels: Readonly<Record<string, string>> };
-  readonly spec: PodSpec;
-}
-interface StatefulSet {
-  readonly kind: 'StatefulSet';
-  readonly metadata: Metadata;
-  readonly spec: {
-    readonly serviceName: string;
-    readonly selector: { readonly matchLabels: Readonly<Record<string, string>> };
-    readonly template: PodTemplate;
-    readonly volumeClaimTemplates: readonly { readonly metadata: { readonly name: string } }[];
-  };
-}
-interface Service {
-  readonly kind: 'Service';
-  readonly metadata: Metadata;
-  readonly spec: {
-    readonly clusterIP?: string;
-    readonly selector: Readonly<Record<string, string>>;
-    readonly ports: readonly { readonly name: string; readonly port: number; readonly targetPort: string }[];
-  };
-}
-interface ConfigMap {
-  readonly kind: 'ConfigMap';
-  readonly metadata: Metadata;
-  readonly data: Readonly<Record<string, string>>;
-}
-interface Job {
-  readonly kind: 'Job';
-  readonly metadata: Metadata;
-  readonly spec: { readonly template: PodTemplate };
-}
-interface Kustomization {
-  readonly kind: 'Kustomization';
-  readonly resources: readonly string[];
-}
+};
+type Service = {
+  kind: 'Service';
+  metadata: Metadata;
+  spec: { clusterIP?: string; selector: Labels; ports: { name: string; port: number; targetPort: string }[] };
+};
 type Manifest =
   | StatefulSet
   | Service
-  | ConfigMap
-  | Job
-  | Kustomization
-  | { readonly kind: 'Namespace'; readonly metadata: Metadata };
+  | { kind: 'ConfigMap'; metadata: Metadata; data: Labels }
+  | { kind: 'Job'; metadata: Metadata; spec: { template: PodTemplate } }
+  | { kind: 'Kustomization'; resources: string[] }
+  | { kind: 'Namespace'; metadata: Metadata };
 
 /** The kinds the manifests may use, by apiVersion. */
 const knownKinds: Readonly<Record<string, readonly string[]>> = {
@@ -117,10 +81,7 @@ const knownKinds: Readonly<Record<string, readonly string[]>> = {
   'kustomize.config.k8s.io/v1beta1': ['Kustomization'],
 };
 
-interface ManifestFile {
-  readonly file: string;
-  readonly objects: readonly Manifest[];
-}
+type ManifestFile = { file: string; objects: Manifest[] };
 
 /** Every YAML document under deploy/kubernetes, failing on any parse error or warning. */
 async function loadManifests(): Promise<ManifestFile[]> {
@@ -139,7 +100,9 @@ async function loadManifests(): Promise<ManifestFile[]> {
         assert.ok(typeof value === 'object' && value !== null, `${file} document ${i + 1} is not a mapping`);
         const { apiVersion, kind } = value as { apiVersion?: unknown; kind?: unknown };
         assert.ok(
-          typeof apiVersion === 'string' && typeof kind === 'string' && knownKinds[apiVersion]?.includes(kind),
+          typeof apiVersion === 'string' &&
+            typeof kind === 'string' &&
+            knownKinds[apiVersion]?.includes(kind),
           `${file} document ${i + 1}: unknown apiVersion/kind ${String(apiVersion)}/${String(kind)}`,
         );
         return value as Manifest;
@@ -181,8 +144,24 @@ function mountHolding(spec: PodSpec, container: Container, path: string) {
   return { mount, volume };
 }
 
+/** Every manifest type kiln pushes: without them the registry would answer with a converted manifest. */
+const manifestTypes = [
+  MediaType.ociManifest,
+  MediaType.ociIndex,
+  MediaType.dockerManifest,
+  MediaType.dockerManifestList,
+].join(',');
+
+const needsRoot = process.getuid?.() === 0 ? false : 'kilnd needs root';
 const statefulSetFiles = ['statefulset.yaml', 'statefulset-reduced-privilege.yaml'];
 
+/**
+ * Issue 12, part 6: the Kubernetes manifests, checked without a cluster. Every document parses;
+ * names, labels, ports, volumes and probes agree with each other and with the kilnd.toml in the
+ * ConfigMap, which kilnd's own loader reads; the StatefulSets' and the Job's arguments go through
+ * kilnd's and kilnctl's parsers; and a real kilnd started with that kilnd.toml runs the Job's
+ * build over mutual TLS.
+ */
 describe('deploy/kubernetes manifests', () => {
   let manifests: ManifestFile[];
   let kilndToml: string;
@@ -213,14 +192,17 @@ describe('deploy/kubernetes manifests', () => {
   it('are Kubernetes objects of known kinds, all in the kiln namespace; the kustomization lists the base', () => {
     for (const { file, objects } of manifests) {
       for (const o of objects) {
-        if (o.kind !== 'Kustomization') assert.equal(o.metadata.namespace ?? o.metadata.name, 'kiln', file);
+        if (o.kind === 'Namespace') assert.equal(o.metadata.name, 'kiln', file);
+        else if (o.kind !== 'Kustomization') assert.equal(o.metadata.namespace, 'kiln', file);
       }
     }
     const kustomization = only(manifests, 'kustomization.yaml', 'Kustomization');
-    assert.deepEqual(
-      [...kustomization.resources].sort(),
-      ['configmap.yaml', 'namespace.yaml', 'services.yaml', 'statefulset.yaml'],
-    );
+    assert.deepEqual([...kustomization.resources].sort(), [
+      'configmap.yaml',
+      'namespace.yaml',
+      'services.yaml',
+      'statefulset.yaml',
+    ]);
     assert.deepEqual(manifests.map((m) => m.file).sort(), [
       'ci-job.yaml',
       'configmap.yaml',
@@ -243,35 +225,22 @@ describe('deploy/kubernetes manifests', () => {
 
   for (const setFile of statefulSetFiles) {
     describe(setFile, () => {
-      it("passes kilnd flags it accepts, and waits longer than kilnd's drain before killing it", async () => {
+      it('passes kilnd flags it accepts; state, config, socket and TLS files sit on the right volumes', async () => {
         const set = only(manifests, setFile, 'StatefulSet');
+        const spec = set.spec.template.spec;
         const { path, config } = await podConfig(set);
         const container = kilndContainer(set);
         assert.equal(container.image.split(':')[0], 'kiln/kilnd');
-        const { mount, volume } = mountHolding(set.spec.template.spec, container, path);
+        assert.equal(config.logFormat, 'json');
+        const { mount, volume } = mountHolding(spec, container, path);
         assert.equal(volume?.configMap?.name, 'kilnd-config');
         assert.equal(mount.subPath ?? posix.relative(mount.mountPath, path), 'kilnd.toml');
-        assert.equal(config.logFormat, 'json');
-        assert.deepEqual(config.unknownKeys, []);
-        const grace = set.spec.template.spec.terminationGracePeriodSeconds ?? 30;
-        assert.ok(grace * 1000 > config.shutdownTimeoutMs, `grace ${grace}s ≤ drain ${config.shutdownTimeoutMs}ms`);
-        for (const kind of ['requests', 'limits'] as const) {
-          assert.ok(container.resources?.[kind]?.['memory'], `${kind}.memory`);
-          assert.ok(container.resources?.[kind]?.['cpu'], `${kind}.cpu`);
-        }
-      });
-
-      it('keeps state on the claim template at the root, the socket and TLS files on volumes', async () => {
-        const set = only(manifests, setFile, 'StatefulSet');
-        const { config } = await podConfig(set);
-        const spec = set.spec.template.spec;
-        const container = kilndContainer(set);
         assert.equal(config.root, '/var/lib/kiln');
         const state = container.volumeMounts?.find((m) => m.mountPath === config.root);
-        assert.ok(state, 'a volume is mounted at the root');
         assert.deepEqual(
           set.spec.volumeClaimTemplates.map((t) => t.metadata.name),
-          [state.name],
+          [state?.name],
+          'the claim template is mounted at the root',
         );
         const socket = config.addresses.find((a) => a.startsWith('unix://'));
         assert.ok(socket, 'kilnd listens on a unix socket');
@@ -280,6 +249,17 @@ describe('deploy/kubernetes manifests', () => {
         assert.ok(tls?.ca, 'TCP is mutual TLS (a CA is configured)');
         for (const file of [tls.cert, tls.key, tls.ca]) {
           assert.equal(mountHolding(spec, container, file).volume?.secret?.secretName, 'kilnd-tls', file);
+        }
+      });
+
+      it("waits longer than kilnd's drain before killing it, and sets requests and limits", async () => {
+        const set = only(manifests, setFile, 'StatefulSet');
+        const { config } = await podConfig(set);
+        const grace = set.spec.template.spec.terminationGracePeriodSeconds ?? 30;
+        assert.ok(grace * 1000 > config.shutdownTimeoutMs, `${grace}s ≤ drain ${config.shutdownTimeoutMs}ms`);
+        const resources = kilndContainer(set).resources;
+        for (const kind of ['requests', 'limits'] as const) {
+          assert.ok(resources?.[kind]?.['memory'] && resources[kind]['cpu'], kind);
         }
       });
 
@@ -323,11 +303,17 @@ describe('deploy/kubernetes manifests', () => {
   }
 
   it('the full StatefulSet runs privileged; the reduced one drops that for a stated set of capabilities', () => {
-    assert.equal(kilndContainer(only(manifests, 'statefulset.yaml', 'StatefulSet')).securityContext?.privileged, true);
+    assert.equal(
+      kilndContainer(only(manifests, 'statefulset.yaml', 'StatefulSet')).securityContext?.privileged,
+      true,
+    );
     const reduced = kilndContainer(only(manifests, 'statefulset-reduced-privilege.yaml', 'StatefulSet'));
     assert.notEqual(reduced.securityContext?.privileged, true);
     assert.deepEqual(reduced.securityContext?.capabilities?.drop, ['ALL']);
     assert.ok(reduced.securityContext?.capabilities?.add?.includes('SYS_ADMIN'));
+    // Its command remounts cgroupfs, then hands the same args to kilnd under tini, as the image does.
+    assert.deepEqual([reduced.command?.[0], reduced.command?.at(-1)], ['/bin/sh', 'kilnd']);
+    assert.match(reduced.command?.[2] ?? '', /\nexec \/usr\/bin\/tini -- kilnd "\$@"\n$/);
   });
 
   it("the CI Job's kilnctl reaches the kilnd Service over mTLS with files from its Secrets", async () => {
@@ -373,9 +359,7 @@ describe('deploy/kubernetes manifests', () => {
     }
   });
 
-  describe('kilnd with the ConfigMap runs the CI Job build', {
-    skip: process.getuid?.() === 0 ? false : 'kilnd needs root',
-  }, () => {
+  describe('kilnd with the ConfigMap runs the CI Job build', { skip: needsRoot }, () => {
     let registry: TestRegistry;
     let daemon: KilndProcess;
     let certs: string;
@@ -391,7 +375,8 @@ describe('deploy/kubernetes manifests', () => {
       const config = parseToml(kilndToml) as Record<string, Record<string, unknown>>;
       const grpc = config['grpc']!;
       const tls = grpc['tls'] as Record<string, string>;
-      for (const key of ['cert', 'key', 'ca']) tls[key] = tls[key]!.replace('/etc/kiln/certs', join(certs, 'server'));
+      for (const key of ['cert', 'key', 'ca'])
+        tls[key] = tls[key]!.replace('/etc/kiln/certs', join(certs, 'server'));
       grpc['debugAddress'] = `127.0.0.1:${debugPort}`;
       // The fixture passes --addr for its own socket and --root, which replace the file's.
       const tcp = `tcp://127.0.0.1:${tcpPort}`;
@@ -412,7 +397,10 @@ describe('deploy/kubernetes manifests', () => {
       const base = (await pushBusyboxIndex(registry)).ref;
       const context = join(work, 'workspace');
       await mkdir(context);
-      await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nCOPY app.txt /app.txt\nRUN cat /app.txt > /built\n`);
+      await writeFile(
+        join(context, 'Dockerfile'),
+        `FROM ${base}\nCOPY app.txt /app.txt\nRUN cat /app.txt > /built\n`,
+      );
       await writeFile(join(context, 'app.txt'), 'built by the CI Job\n');
       const metadata = join(work, 'metadata.json');
       const job = only(manifests, 'ci-job.yaml', 'Job');
@@ -428,16 +416,18 @@ describe('deploy/kubernetes manifests', () => {
       );
       const result = await kilnctl(args, { timeoutMs: 60_000 });
       check(result, 'the CI Job build');
-      const digest = (JSON.parse(await readFile(metadata, 'utf8')) as Record<string, string>)['containerimage.digest'];
+      const digest = (JSON.parse(await readFile(metadata, 'utf8')) as Record<string, string>)[
+        'containerimage.digest'
+      ];
       const manifest = await fetch(`http://${registry.host}/v2/team/app/manifests/latest`, {
         method: 'HEAD',
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json' },
+        headers: { accept: manifestTypes },
       });
       assert.equal(manifest.status, 200, 'the image was pushed');
       assert.equal(manifest.headers.get('docker-content-digest'), digest);
       const cache = await fetch(`http://${registry.host}/v2/team/app/manifests/buildcache`, {
         method: 'HEAD',
-        headers: { accept: 'application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json' },
+        headers: { accept: manifestTypes },
       });
       assert.equal(cache.status, 200, 'the cache was exported');
       const metrics = await (await fetch(`http://127.0.0.1:${debugPort}/metrics`)).text();
@@ -445,15 +435,17 @@ describe('deploy/kubernetes manifests', () => {
     });
 
     it('refuses a client without a certificate from the CA', async () => {
-      const result = await kilnctl([
-        '--addr',
-        `tcp://127.0.0.1:${tcpPort}`,
-        '--tlscacert',
-        join(certs, 'client', 'ca.crt'),
-        'debug',
-        'workers',
-      ]);
-      assert.notEqual(result.code, 0, result.stdout);
+      const dial = ['--addr', `tcp://127.0.0.1:${tcpPort}`, '--tlscacert', join(certs, 'client', 'ca.crt')];
+      const refused = await kilnctl([...dial, 'debug', 'workers']);
+      assert.notEqual(refused.code, 0, refused.stdout);
+      assert.match(refused.stderr, /certificate required/);
+      const client = [
+        '--tlscert',
+        join(certs, 'client', 'tls.crt'),
+        '--tlskey',
+        join(certs, 'client', 'tls.key'),
+      ];
+      check(await kilnctl([...dial, ...client, 'debug', 'workers']), 'kilnctl with its certificate');
     });
   });
 });
@@ -482,46 +474,22 @@ async function waitReady(url: string, daemon: KilndProcess): Promise<void> {
 }
 
 /**
- * A CA, kilnd's server certificate and a client certificate, made with the openssl commands of
- * docs/operations.md: `server/` and `client/` hold tls.crt, tls.key and ca.crt as the Secrets do.
+ * A CA, kilnd's server certificate and a client certificate, made as docs/operations.md makes
+ * them (a day's validity here): `server/` and `client/` hold tls.crt, tls.key and ca.crt, as the
+ * Secrets do. The server's names include 127.0.0.1, the address the test dials.
  */
 async function makeCertificates(dir: string): Promise<void> {
-  for (const sub of ['server', 'client']) await mkdir(join(dir, sub), { recursive: true });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'];
-  await run('openssl', ['req', '-x509', ...ec, '-subj', '/CN=kiln-ca', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')]);
-  // A leaf certificate: `req -x509` would otherwise mark it as a CA.
-  const sign = ['-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'), '-addext', 'basicConstraints=critical,CA:FALSE'];
-  await run('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    ...sign,
-    '-subj',
-    '/CN=kilnd',
-    '-addext',
-    'subjectAltName=DNS:kilnd.kiln.svc.cluster.local,DNS:*.kilnd-headless.kiln.svc.cluster.local,IP:127.0.0.1',
-    '-addext',
-    'extendedKeyUsage=serverAuth',
-    '-keyout',
-    join(dir, 'server', 'tls.key'),
-    '-out',
-    join(dir, 'server', 'tls.crt'),
-  ]);
-  await run('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    ...sign,
-    '-subj',
-    '/CN=ci',
-    '-addext',
-    'extendedKeyUsage=clientAuth',
-    '-keyout',
-    join(dir, 'client', 'tls.key'),
-    '-out',
-    join(dir, 'client', 'tls.crt'),
-  ]);
-  const ca = await readFile(join(dir, 'ca.crt'));
-  await writeFile(join(dir, 'server', 'ca.crt'), ca);
-  await writeFile(join(dir, 'client', 'ca.crt'), ca);
+  await mkdir(dir, { recursive: true });
+  const script = `
+    key="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+    leaf="-CA ca.crt -CAkey ca.key -addext basicConstraints=critical,CA:FALSE"
+    openssl req -x509 $key -subj /CN=kiln-ca -keyout ca.key -out ca.crt
+    mkdir server client
+    openssl req -x509 $key $leaf -subj /CN=kilnd -keyout server/tls.key -out server/tls.crt \\
+      -addext extendedKeyUsage=serverAuth \\
+      -addext "subjectAltName=DNS:kilnd.kiln.svc.cluster.local,DNS:*.kilnd-headless.kiln.svc.cluster.local,IP:127.0.0.1"
+    openssl req -x509 $key $leaf -subj /CN=ci -keyout client/tls.key -out client/tls.crt \\
+      -addext extendedKeyUsage=clientAuth
+    cp ca.crt server/ && cp ca.crt client/`;
+  await run('sh', ['-e', '-c', script], { cwd: dir });
 }
