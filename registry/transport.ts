@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -151,7 +151,8 @@ export class Transport {
     const init: FetchInit = { method: req.method, headers, signal, redirect: 'follow' };
     if (req.endpoint.dispatcher) init.dispatcher = req.endpoint.dispatcher;
     if (typeof req.body === 'function') {
-      init.body = Readable.toWeb(req.body()) as unknown as FetchInit['body'];
+      // As an async iterable, not a web stream: Readable.toWeb copies every chunk it passes on.
+      init.body = req.body() as unknown as FetchInit['body'];
       init.duplex = 'half';
     } else if (req.body !== undefined) {
       init.body = req.body as FetchInit['body'];
