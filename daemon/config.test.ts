@@ -113,6 +113,10 @@ maxEntries = 10
         '[[worker.oci.gcpolicy]]\nkeepBytes = "lots"',
         /worker\.oci\.gcpolicy\[0\]\.keepBytes: expected a size/,
       ],
+      [
+        '[[worker.oci.gcpolicy]]\nfilters = ["colour==red"]',
+        /worker\.oci\.gcpolicy\[0\]\.filters: unknown filter key "colour"/,
+      ],
       ['[history]\nmaxAge = "forever"', /history\.maxAge: expected seconds or a duration/],
       ['debug = "yes"', /debug: expected true or false/],
       ['root = ', /not valid TOML/],

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
+import { recordFilter } from '../solver/index.js';
 import { ConfigError } from './errors.js';
 import { parseDiskSize, parseDuration, type DiskSize } from './units.js';
 
@@ -96,6 +97,11 @@ class TableReader {
   #get(key: string): unknown {
     this.#seen.add(key);
     return this.#values[key];
+  }
+
+  /** The key's full name, for errors found after reading it. */
+  keyName(key: string): string {
+    return this.#prefix + key;
   }
 
   #fail(key: string, expected: string): never {
@@ -238,9 +244,15 @@ export function parseConfigFile(text: string, path: string): FileSettings {
     const reserved = policy.size('reservedSpace');
     const maxUsed = policy.size('maxUsedSpace') ?? keepBytes;
     const minFree = policy.size('minFreeSpace');
+    const filters = policy.strings('filters') ?? [];
+    try {
+      recordFilter(filters);
+    } catch (cause) {
+      throw new ConfigError(policy.keyName('filters'), (cause as Error).message);
+    }
     const parsed: GcPolicy = compact({
       all: policy.bool('all') ?? false,
-      filters: policy.strings('filters') ?? [],
+      filters,
       keepDurationMs: policy.duration('keepDuration') ?? 0,
       reservedSpace: reserved,
       maxUsedSpace: maxUsed,

@@ -79,7 +79,12 @@ export {
   type HistoryEvent,
   type HistoryStep,
 } from './history.js';
-export { StorageManager, type PruneOptions as StoragePruneOptions, type StorageRecord } from './storage.js';
+export {
+  StorageManager,
+  recordFilter,
+  type PruneOptions as StoragePruneOptions,
+  type StorageRecord,
+} from './storage.js';
 export {
   bytesChannel,
   jobChannel,

@@ -46,43 +46,44 @@ export interface PruneOptions {
 
 type Predicate = (r: StorageRecord) => boolean;
 
-/** BuildKit's filter syntax: `key==value`, `key!=value`, `key~=substring`, or a bare boolean key. */
-function parseFilters(filters: readonly string[]): Predicate[] {
-  return filters
-    .flatMap((f) => f.split(','))
-    .filter(Boolean)
-    .map((f): Predicate => {
-      const m = /^([a-zA-Z]+)(==|!=|~=|=)?(.*)$/.exec(f.trim());
-      if (!m)
-        throw Object.assign(new Error(`invalid filter ${JSON.stringify(f)}`), { kind: 'invalid-argument' });
-      const [, key, op, value] = m as unknown as [string, string, string | undefined, string];
-      const field = (r: StorageRecord): string => {
-        switch (key) {
-          case 'id':
-            return r.id;
-          case 'type':
-            return r.recordType;
-          case 'description':
-            return r.description;
-          case 'inuse':
-            return String(r.inUse);
-          case 'mutable':
-            return String(r.mutable);
-          case 'shared':
-            return String(r.shared);
-          case 'private':
-            return String(!r.shared);
-          default:
-            throw Object.assign(new Error(`unknown filter key ${JSON.stringify(key)}`), {
-              kind: 'invalid-argument',
-            });
-        }
-      };
-      if (!op) return (r) => field(r) === 'true';
-      if (op === '!=') return (r) => field(r) !== value;
-      if (op === '~=') return (r) => field(r).includes(value);
-      return (r) => field(r) === value;
+/**
+ * BuildKit's filters: a record matches when any filter string matches it, and a filter string
+ * matches when all of its comma-separated selectors do (`key==value`, `key!=value`,
+ * `key~=substring`, or a bare boolean key). No filters match everything.
+ */
+export function recordFilter(filters: readonly string[]): (r: StorageRecord) => boolean {
+  const alternatives = filters
+    .filter((f) => f.trim() !== '')
+    .map((f) => {
+      const selectors = f.split(',').filter(Boolean).map(parseSelector);
+      return (r: StorageRecord) => selectors.every((p) => p(r));
     });
+  return alternatives.length === 0 ? () => true : (r) => alternatives.some((p) => p(r));
+}
+
+const recordFields: Readonly<Record<string, (r: StorageRecord) => string>> = {
+  id: (r) => r.id,
+  type: (r) => r.recordType,
+  description: (r) => r.description,
+  inuse: (r) => String(r.inUse),
+  mutable: (r) => String(r.mutable),
+  shared: (r) => String(r.shared),
+  private: (r) => String(!r.shared),
+};
+
+/** One selector of a filter string. */
+function parseSelector(f: string): Predicate {
+  const m = /^([a-zA-Z]+)(==|!=|~=|=)?(.*)$/.exec(f.trim());
+  if (!m) throw Object.assign(new Error(`invalid filter ${JSON.stringify(f)}`), { kind: 'invalid-argument' });
+  const [, key, op, value] = m as unknown as [string, string, string | undefined, string];
+  const field = recordFields[key];
+  if (!field) {
+    throw Object.assign(new Error(`unknown filter key ${JSON.stringify(key)}`), { kind: 'invalid-argument' });
+  }
+  if (!op) return (r) => field(r) === 'true';
+  if (op === '!=') return (r) => field(r) !== value;
+  if (op === '~=') return (r) => field(r).includes(value);
+  return (r) => field(r) === value;
 }
 
 async function directorySize(dir: string): Promise<number> {
@@ -119,13 +120,12 @@ export class StorageManager {
   ) {}
 
   async usage(filters: readonly string[] = []): Promise<StorageRecord[]> {
-    const predicates = parseFilters(filters);
-    const all = await this.#records();
-    return all.filter((r) => predicates.every((p) => p(r)));
+    const matches = recordFilter(filters);
+    return (await this.#records()).filter(matches);
   }
 
   async *prune(options: PruneOptions, signal?: AbortSignal): AsyncGenerator<StorageRecord> {
-    const predicates = parseFilters(options.filters);
+    const matches = recordFilter(options.filters);
     const records = await this.#records();
     const cutoff =
       options.keepDurationMs > 0 ? Date.now() - options.keepDurationMs : Number.POSITIVE_INFINITY;
@@ -133,7 +133,7 @@ export class StorageManager {
     const candidates = records
       .filter((r) => !r.inUse)
       .filter((r) => options.all || (r.recordType !== 'internal' && r.recordType !== 'frontend'))
-      .filter((r) => predicates.every((p) => p(r)))
+      .filter(matches)
       .filter((r) => (r.lastUsedAt ?? r.createdAt).getTime() < cutoff)
       .sort((a, b) => (a.lastUsedAt ?? a.createdAt).getTime() - (b.lastUsedAt ?? b.createdAt).getTime());
     for (const record of candidates) {
