@@ -322,10 +322,13 @@ export async function startDaemon(
     const repaired = await storage.reconcile();
     if (repaired.snapshots + repaired.records > 0)
       logger.info(repaired, 'removed leftovers of an earlier run');
+    // Set once the debug server listens; it closes after the drain, so /readyz says "draining".
+    let closeDebug: (() => Promise<void>) | undefined;
     cleanups.push(async (graceMs) => {
       serving = false;
       const { finished } = await controller.drain(graceMs);
       if (!finished) logger.warn({ graceMs }, 'builds still running at shutdown were cancelled');
+      await closeDebug?.();
       // Before anything below it closes: no call may reach a closed database or snapshotter.
       await server.close(1000);
     });
@@ -384,12 +387,12 @@ export async function startDaemon(
         { metrics, ready: () => serving, ...(insightWeb ? { extra: insightWeb.routes() } : {}) },
         logger,
       );
-      cleanups.push(() => {
+      closeDebug = () => {
         metrics.close();
         // Its event streams stay open until closed, and the server waits for them.
         insightWeb?.close();
         return new Promise<void>((resolve) => debug.close(() => resolve()));
-      });
+      };
     }
     serving = true;
     logger.info(

@@ -11,6 +11,7 @@ import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { buildctl } from '../fixtures/buildctl.js';
 import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { freePort } from '../fixtures/free-port.js';
 
 const skip = buildctlPath() ? false : 'no buildctl (set BUILDCTL=/path/to/buildctl)';
 
@@ -32,9 +33,19 @@ describe('kilnd shutdown and crash recovery', { skip }, () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('finishes a running build on SIGTERM, answers the client, refuses new builds and exits 0', async () => {
-    const daemon: KilndProcess = await startKilnd();
+  it('finishes a running build on SIGTERM, answers the client, refuses new builds, reports draining and exits 0', async () => {
+    const port = await freePort();
+    const daemon: KilndProcess = await startKilnd({ args: ['--debugaddr', `127.0.0.1:${port}`] });
+    const readyz = () =>
+      fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
     try {
+      for (let i = 0; (await readyz()) !== 200; i++) {
+        assert.ok(i < 200, `the debug server never became ready:\n${daemon.logs()}`);
+        await sleep(25);
+      }
       const out = join(work, 'drain');
       const running = buildctl(
         daemon.address,
@@ -44,6 +55,7 @@ describe('kilnd shutdown and crash recovery', { skip }, () => {
       await sleep(1000);
       const exited = daemon.stop('SIGTERM');
       await sleep(200);
+      assert.equal(await readyz(), 503, 'readiness says draining while the build finishes');
       const late = await buildctl(daemon.address, ['build'], def(base.run({ shell: 'echo late' }).root()));
       assert.notEqual(late.code, 0);
       const result = await running;

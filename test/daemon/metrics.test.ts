@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { toBinary } from '@bufbuild/protobuf';
 import { image, marshal } from '../../llb/index.js';
@@ -8,15 +7,7 @@ import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { buildctl } from '../fixtures/buildctl.js';
 import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../fixtures/free-port.js';
 
 describe('metrics on the debug address', { skip: buildctlPath() ? false : 'no buildctl' }, () => {
   let registry: TestRegistry;

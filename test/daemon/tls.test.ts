@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,17 +8,9 @@ import { promisify } from 'node:util';
 import { ServiceClient } from '../../client/grpc-client.js';
 import { Health, HealthCheckResponse_ServingStatus } from '../../proto/gen/grpc/health/v1/health_pb.js';
 import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
+import { freePort } from '../fixtures/free-port.js';
 
 const sh = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
 async function makeCerts(

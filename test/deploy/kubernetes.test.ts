@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +14,7 @@ import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { check, kilnctl, repoRoot } from './processes.js';
+import { freePort } from '../fixtures/free-port.js';
 
 const run = promisify(execFile);
 const manifestDir = join(repoRoot, 'deploy', 'kubernetes');
@@ -449,14 +449,6 @@ describe('deploy/kubernetes manifests', () => {
     });
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function waitReady(url: string, daemon: KilndProcess): Promise<void> {
   const deadline = Date.now() + 20_000;

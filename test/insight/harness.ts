@@ -1,6 +1,5 @@
 import { request } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +7,7 @@ import { buildctl, type BuildctlResult } from '../fixtures/buildctl.js';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { freePort } from '../fixtures/free-port.js';
 
 /** A registry with busybox, a kilnd serving the build view on a loopback port, and a scratch directory. */
 export interface InsightEnvironment {
@@ -26,16 +26,6 @@ export interface InsightEnvironment {
   /** Stops kilnd and starts it again on the same root and debug port. */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 /** GET with an explicit Host header (fetch does not let a caller set one). */
