@@ -8,6 +8,7 @@ import {
   type ImageReference,
 } from '../oci/index.js';
 import type { RegistryClient } from '../registry/index.js';
+import { publishBytes } from '../solver/index.js';
 import { ExporterRequestError, ImagePushError } from './errors.js';
 import type { CommittedImage } from './image-writer.js';
 import { imageGraph } from './oci-archive.js';
@@ -95,11 +96,17 @@ export async function pushImage(
         controller,
         blobs.map((blob) => async () => {
           const report = counter(progress, blob.digest, blob.size);
-          await client.pushBlob(target, blob, (offset) => content.reader(blob.digest, { offset, signal }), {
-            mountFrom: await sourcesOf(content, blob.digest, target.domain),
-            signal,
-            onProgress: (offset) => report(offset),
-          });
+          const pushed = await client.pushBlob(
+            target,
+            blob,
+            (offset) => content.reader(blob.digest, { offset, signal }),
+            {
+              mountFrom: await sourcesOf(content, blob.digest, target.domain),
+              signal,
+              onProgress: (offset) => report(offset),
+            },
+          );
+          if (pushed === 'uploaded') publishBytes('pushed', blob.size);
           report(blob.size, true);
         }),
       ),

@@ -44,5 +44,16 @@ describe('metrics on the debug address', { skip: buildctlPath() ? false : 'no bu
     assert.equal(value('kiln_build_duration_seconds_count'), 2);
     assert.equal((await fetch(`${url}/readyz`)).status, 200);
     assert.equal((await fetch(`${url}/healthz`)).status, 200);
+
+    // A push uploads the new layer and the config (busybox's layer is mounted, not counted).
+    const push = await buildctl(
+      daemon.address,
+      ['build', '--output', `type=image,name=${registry.host}/metrics/pushed:latest,push=true`],
+      def,
+    );
+    assert.equal(push.code, 0, push.stderr);
+    const after = await (await fetch(`${url}/metrics`)).text();
+    const pushed = Number(/^kiln_bytes_total\{kind="pushed"\} (\S+)$/m.exec(after)?.[1]);
+    assert.ok(pushed > 0 && pushed < 1_000_000, `pushed ${pushed} bytes`);
   });
 });
