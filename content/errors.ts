@@ -105,3 +105,27 @@ export class WriterClosedError extends ContentError {
     this.ref = options.ref;
   }
 }
+
+/**
+ * The filesystem refused a write into the store (no space left, quota, I/O error). The temp
+ * file is removed before this is thrown; `errno` is the system's code (`ENOSPC`).
+ */
+export class ContentWriteError extends ContentError {
+  readonly kind: 'resource-exhausted' | 'internal';
+  readonly code = 'KILN_CONTENT_WRITE' as const;
+  readonly ref: string;
+  readonly errno: string | undefined;
+  constructor(options: { ref: string; store: string; offset: number; cause: unknown }) {
+    const errno = (options.cause as NodeJS.ErrnoException).code;
+    const reason = errno === 'ENOSPC' ? 'no space left on device' : (options.cause as Error).message;
+    super(
+      `write ${JSON.stringify(options.ref)} into the content store ${options.store} failed after ` +
+        `${bytes(options.offset)}: ${reason}${errno === 'ENOSPC' ? ' (ENOSPC)' : ''}`,
+      { cause: options.cause },
+    );
+    this.name = 'ContentWriteError';
+    this.kind = errno === 'ENOSPC' || errno === 'EDQUOT' ? 'resource-exhausted' : 'internal';
+    this.ref = options.ref;
+    this.errno = errno;
+  }
+}

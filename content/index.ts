@@ -14,6 +14,7 @@ export {
   ContentExistsError,
   ContentInUseError,
   ContentNotFoundError,
+  ContentWriteError,
   DigestMismatchError,
   LeaseNotFoundError,
   SizeMismatchError,

@@ -1,9 +1,10 @@
 import { addAbortListener } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Digester, type Digest } from '../oci/index.js';
 import type { ContentInfo, ContentWriter } from './content.js';
-import { DigestMismatchError, SizeMismatchError, WriterClosedError } from './errors.js';
+import { ContentWriteError, DigestMismatchError, SizeMismatchError, WriterClosedError } from './errors.js';
 
 /** What the store hands a writer: where it writes, and how to publish or give up its ref. */
 export interface LocalWriterOptions {
@@ -68,7 +69,18 @@ export class LocalWriter implements ContentWriter {
     });
     this.#pending = done.catch(() => undefined);
     this.#digester.update(chunk);
-    await done;
+    try {
+      await done;
+    } catch (cause) {
+      // A full disk must not leave a partial temp file taking the space, nor a bare ENOSPC.
+      await this.abort();
+      throw new ContentWriteError({
+        ref,
+        store: dirname(dirname(this.#options.path)),
+        offset: this.offset - chunk.byteLength,
+        cause,
+      });
+    }
   }
 
   async commit(

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { toBinary } from '@bufbuild/protobuf';
 import { image, marshal, mkfile, type State } from '../../llb/index.js';
 import { DefinitionSchema } from '../../proto/gen/pb/ops_pb.js';
@@ -15,6 +17,7 @@ import { startFaultProxy, type FaultProxy, type FaultRule } from './fault-proxy.
 import { checkIntegrity } from './integrity.js';
 
 const skip = buildctlPath() ? false : 'no buildctl (set BUILDCTL=/path/to/buildctl)';
+const run = promisify(execFile);
 
 /** One fault case: a schedule, and what kiln must do under it. */
 interface FaultCase {
@@ -379,3 +382,88 @@ exec runc "$@"
     await withRuntime(fake, /failed to start: runc run failed: injected: unable to start container process/);
   });
 });
+
+describe(
+  'disk full (kilnd root on a 64 MiB tmpfs)',
+  { skip: skip || (process.getuid?.() !== 0 && 'mounting a tmpfs needs root') },
+  () => {
+    let registry: TestRegistry;
+    let work: string;
+    let mountPoint: string;
+    let daemon: KilndProcess;
+    let base: State;
+
+    before(async () => {
+      registry = await startRegistry({ auth: 'none' });
+      await pushBusyboxIndex(registry);
+      base = image(`${registry.host}/library/busybox:latest`);
+      work = await mkdtemp(join(tmpdir(), 'kiln-disk-full-'));
+      mountPoint = join(work, 'small');
+      await mkdir(mountPoint);
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'kiln-disk-full', mountPoint]);
+      await writeFile(join(work, 'kilnd.toml'), '[worker.oci]\ngc = false\n');
+      daemon = await startKilnd({
+        root: join(mountPoint, 'root'),
+        args: ['--config', join(work, 'kilnd.toml')],
+      });
+    });
+
+    after(async () => {
+      await daemon?.dispose();
+      await registry?.stop();
+      if (mountPoint) await run('umount', [mountPoint]).catch(() => run('umount', ['-l', mountPoint]));
+      if (work) await rm(work, { recursive: true, force: true });
+    });
+
+    const build = (state: State, args: readonly string[] = []): Promise<BuildctlResult> =>
+      buildctl(daemon.address, ['build', '--progress', 'plain', ...args], def(state));
+
+    /** The daemon answers, and what it stored is sound. */
+    const stillServing = async (): Promise<void> => {
+      assert.equal(daemon.child.exitCode, null, `kilnd exited:\n${daemon.logs().slice(-2000)}`);
+      const du = await buildctl(daemon.address, ['du']);
+      assert.equal(du.code, 0, du.stderr);
+      assert.deepEqual((await checkIntegrity(daemon.root)).problems, []);
+    };
+
+    it('a RUN step that fills the disk fails with "no space left" and its command; space returns with it', async (t) => {
+      const filler = 'dd if=/dev/zero of=/fill bs=1M count=100';
+      const result = await build(base.run({ shell: filler }).root());
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /No space left on device/);
+      assert.match(result.stderr, new RegExp(`process "/bin/sh -c ${filler}" did not complete successfully`));
+      t.diagnostic(result.stderr.trim().split('\n').at(-1) ?? '');
+      await stillServing();
+      const next = await build(base.run({ shell: 'echo fits > /small' }).root());
+      assert.equal(next.code, 0, next.stderr);
+    });
+
+    it('an export that does not fit fails with "no space left"; after prune the next build succeeds', async (t) => {
+      // 36 MB of random bytes fit as a snapshot, but not again as a compressed layer beside it.
+      const big = base.run({ shell: 'head -c 36000000 /dev/urandom > /big' }).root();
+      const name = `${registry.host}/disk-full/big:latest`;
+      const result = await build(big, ['--output', `type=image,name=${name},push=true`]);
+      assert.notEqual(result.code, 0, 'the export cannot fit');
+      assert.match(
+        result.stderr,
+        /ResourceExhausted: .*write "layer-[^"]+" into the content store \S+ failed after [\d,]+ bytes: no space left on device/,
+      );
+      // The progress line of the step that ran out of space says so too.
+      assert.match(
+        result.stderr,
+        /#(\d+) exporting to image\n(#\d+ .*\n)*#\1 ERROR: .*no space left on device/,
+      );
+      t.diagnostic(result.stderr.trim().split('\n').at(-1) ?? '');
+      await stillServing();
+      const pruned = await buildctl(daemon.address, ['prune', '--all']);
+      assert.equal(pruned.code, 0, pruned.stderr);
+      const small = base.run({ shell: 'echo after prune > /small' }).root();
+      const next = await build(small, [
+        '--output',
+        `type=image,name=${registry.host}/disk-full/small:latest,push=true`,
+      ]);
+      assert.equal(next.code, 0, next.stderr);
+      await stillServing();
+    });
+  },
+);
