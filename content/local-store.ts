@@ -84,7 +84,8 @@ export class LocalContentStore implements ContentStore {
         throw new ContentNotFoundError({ digest, cause: error });
       throw error;
     }
-    const stream = handle.createReadStream({ start: options.offset ?? 0 });
+    // 1 MiB reads: with the 64 KiB default, pushing a 100 MB layer took twice the CPU.
+    const stream = handle.createReadStream({ start: options.offset ?? 0, highWaterMark: 1 << 20 });
     const signal = options.signal;
     if (signal) {
       const onAbort = (): void => void stream.destroy(signal.reason as Error);
