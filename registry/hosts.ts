@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { dockerHubDomain, registryHost } from '../oci/index.js';
 import { RegistryConfigError } from './errors.js';
 
@@ -102,6 +102,9 @@ export class HostResolver {
             throw new RegistryConfigError({ host, detail: `cannot read CA file ${file}`, cause: error });
           }
         }
+        // Loaded on first use: the package weighs about 20 MB of a daemon's memory, and most
+        // daemons never talk to an insecure or private-CA registry.
+        const { Agent } = await import('undici');
         return new Agent({
           connect: {
             rejectUnauthorized: !s.insecure,
