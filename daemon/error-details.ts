@@ -22,6 +22,27 @@ function isSource(value: unknown): value is SourceDetail {
   );
 }
 
+/**
+ * Most source bytes a detail carries. Details travel in a trailer, base64-encoded twice, and
+ * trailers past HTTP/2's 64 KiB header block are never delivered: the call then hangs.
+ */
+export const maxSourceDetailBytes = 16 * 1024;
+
+/**
+ * The source's data cut after the last line the error points at, so line numbers still match;
+ * nothing when even that is too large (the client then shows the message without lines).
+ */
+function clippedData(source: SourceDetail): Uint8Array {
+  if (source.data.length <= maxSourceDetailBytes) return source.data;
+  const last = Math.max(0, ...source.ranges.map((r) => r.end.line));
+  let end = 0;
+  for (let line = 0; line < last && end < source.data.length; line++) {
+    const newline = source.data.indexOf(0x0a, end);
+    end = newline < 0 ? source.data.length : newline + 1;
+  }
+  return end <= maxSourceDetailBytes ? source.data.subarray(0, end) : new Uint8Array(0);
+}
+
 /** Go's encoding/json of a position, with its omitempty fields. */
 function position(p: { line: number; character?: number }): Record<string, number> {
   return { ...(p.line ? { line: p.line } : {}), ...(p.character ? { character: p.character } : {}) };
@@ -43,10 +64,11 @@ function details(err: unknown): Array<{ typeUrl: string; value: Uint8Array }> {
     const source = (e as { source?: unknown }).source;
     if (isSource(source) && !seen.has('source')) {
       seen.add('source');
+      const data = clippedData(source);
       const json = {
         info: {
           ...(source.filename ? { filename: source.filename } : {}),
-          ...(source.data.length ? { data: Buffer.from(source.data).toString('base64') } : {}),
+          ...(data.length ? { data: Buffer.from(data).toString('base64') } : {}),
         },
         ranges: source.ranges.map((r) => ({ start: position(r.start), end: position(r.end) })),
       };
