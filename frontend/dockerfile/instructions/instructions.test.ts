@@ -332,6 +332,13 @@ describe('instructions: stage graph', () => {
     assert.equal(g.nodes[5]!.name, 'stage-5');
   });
 
+  it('refuses a Dockerfile of only global ARGs (found by test/reliability/hostile)', () => {
+    assert.throws(
+      () => graphOf('ARG BASE\n# no FROM'),
+      /^DockerfileError: dockerfile contains no stages to build$/,
+    );
+  });
+
   it('selects a target by name, case-insensitively', () => {
     assert.deepEqual(graphOf(text, 'Deps').order, [0, 2, 1]);
     assert.deepEqual(graphOf(text, 'unused').order, [0, 2, 1, 3, 4]);

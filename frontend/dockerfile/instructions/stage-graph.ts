@@ -69,7 +69,8 @@ function expandFrom(stage: Stage, lexer: ShellLexer, metaEnv: Env) {
  * lists only the stages reachable from it, in dependency order: the stages a build must run.
  *
  * Throws DockerfileError (`base name (…) should not be blank`, expansion failures, `invalid stage
- * index N`, `circular dependency detected on stage: X`) and TargetNotFoundError. Pure.
+ * index N`, `circular dependency detected on stage: X`, `dockerfile contains no stages to build`) and
+ * TargetNotFoundError. Pure.
  */
 export function buildStageGraph(
   dockerfile: Dockerfile,
@@ -95,6 +96,9 @@ export function buildStageGraph(
   }
   const linked = nodes.map((node) => ({ ...node, ...references(node.stage, byName, stages.length) }));
   checkCycles(linked);
+  // Only global ARGs and comments (BuildKit's message); there is no last stage to target.
+  if (stages.length === 0)
+    throw new DockerfileError({ reason: 'dockerfile contains no stages to build', startLine: 1 });
 
   let target = stages.length - 1;
   if (opts.target !== undefined && opts.target !== '') {
