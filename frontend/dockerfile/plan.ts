@@ -48,6 +48,7 @@ export interface PlanOptions {
 /** One dispatched instruction: as expanded, and the state after it. */
 export interface PlannedStep {
   readonly instruction: Instruction;
+  /** The state after the step, without its image's history (only `StagePlan.final` has it). */
   readonly state: StageState;
   /** True for a trigger inherited through the base image's ONBUILD. */
   readonly onbuild: boolean;
@@ -171,7 +172,10 @@ function planStage(
   const run = (instruction: Instruction, onbuild: boolean): void => {
     const next = dispatchInstruction(ctx, state, instruction);
     state = next.state;
-    steps.push({ instruction: next.instruction, state, onbuild });
+    // Every step keeping its own copy of a growing history would hold memory quadratic in the
+    // number of instructions; nothing reads the history of an intermediate state.
+    const { history: _history, ...image } = state.image;
+    steps.push({ instruction: next.instruction, state: { ...state, image }, onbuild });
   };
   for (const trigger of started.onbuild) {
     let instruction: Instruction;

@@ -73,7 +73,14 @@ export type Draft = {
 };
 
 export function draftOf(state: StageState): Draft {
-  const image = structuredClone(state.image) as Draft['image'];
+  // The history is shared, not cloned: entries are never changed and commits append to a copy,
+  // so a draft costs the size of the config, not of the history (a clone per instruction made
+  // long Dockerfiles quadratic; 20,000 LABELs took the daemon past its heap).
+  const { history, ...config } = state.image;
+  const image = {
+    ...structuredClone(config),
+    ...(history === undefined ? {} : { history }),
+  } as Draft['image'];
   image.config ??= {};
   return {
     ...state,

@@ -73,6 +73,12 @@ function platformsJson(list: readonly Platform[]): string {
   });
 }
 
+/**
+ * Far more instructions than real Dockerfiles have. Planning costs time quadratic in them (each
+ * step's history is a copy), so a 1 MB Dockerfile of LABELs would hold the daemon for minutes.
+ */
+const maxInstructions = 10_000;
+
 async function build(
   client: GatewayClient,
   options: FrontendOptions,
@@ -87,6 +93,12 @@ async function build(
     });
   }
   const parsed: ParseResult = parseDockerfile(loaded.data);
+  if (parsed.nodes.length > maxInstructions) {
+    throw new DockerfileError({
+      reason: `the Dockerfile has ${parsed.nodes.length} instructions, more than the limit of ${maxInstructions}`,
+      startLine: parsed.nodes[maxInstructions]!.startLine,
+    });
+  }
   if (options.requestId === subrequestIds.targets)
     return subrequestResult(listTargets(parseStages(parsed), loaded.data));
   for (const w of parsed.warnings) client.warn(w.short, { detail: w.detail, url: w.url });
