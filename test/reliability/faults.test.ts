@@ -201,6 +201,7 @@ describe('registry faults: pulls and pushes through a fault-injecting proxy', { 
             .root(),
         );
         const error = record(c, blobs, result);
+        t.diagnostic(`${proxy.injected().length} faults injected`);
         if (error) t.diagnostic(error);
         await afterCase();
       });
@@ -272,6 +273,7 @@ describe('registry faults: pulls and pushes through a fault-injecting proxy', { 
           `type=image,name=${proxy.host}/${repo}:latest,push=true`,
         ]);
         const error = record(c, { layer: '', manifest: '' }, result);
+        t.diagnostic(`${proxy.injected().length} faults injected`);
         if (error) t.diagnostic(error);
         else await verifyPushed(registry, repo);
         await afterCase();
