@@ -91,7 +91,7 @@ describe('runBench against real daemons', { skip: buildctl ? false : 'no buildct
       assert.deepEqual(starts, ['0:kiln', '0:buildkit', '1:buildkit', '1:kiln']);
     }
     assert.ok(
-      lines.some((l) => /tiny #1 kiln: cold \d+ ms, peak \d+ MB/.test(l)),
+      lines.some((l) => /tiny #1 kiln: cold \d+ ms, cpu \d+ ms, peak \d+ MB/.test(l)),
       lines.join('\n'),
     );
   });
