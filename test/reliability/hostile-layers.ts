@@ -29,38 +29,47 @@ async function hostDisk(): Promise<{ major: number; minor: number }> {
 }
 
 /**
- * Entries that each try to write into `sentinel` (an absolute host directory): `../` paths,
- * absolute paths, writes through absolute and relative symlinks, hardlinks to a host file followed
- * by a write to the link, and device nodes (the host's disk, /dev/mem).
+ * Archives whose entries each try to write into `sentinel` (an absolute host directory), one
+ * trick per archive so a refusal of one does not hide the others: `../` paths, absolute paths,
+ * writes through absolute and relative symlinks, hardlinks to a host file then a write to the
+ * link, and device nodes (the host's disk, /dev/mem). Each also holds a file that belongs.
  */
-export async function escapingEntries(sentinel: string, keep: string): Promise<TarEntry[]> {
+export async function escapingArchives(sentinel: string, keep: string): Promise<Record<string, TarEntry[]>> {
   const disk = await hostDisk();
   const file = (name: string, data: string): TarEntry => ({
     header: { name, type: 'file', mode: 0o644 },
     data,
   });
   const entry = (header: TarEntry['header']): TarEntry => ({ header: { mode: 0o777, ...header } });
-  return [
-    file(`${upward}${sentinel.slice(1)}/dotdot-escape`, 'escaped'),
-    file(`${sentinel}/absolute-escape`, 'escaped'),
-    entry({ name: 'abs-link', type: 'symlink', linkname: sentinel }),
-    file('abs-link/via-absolute-symlink', 'escaped'),
-    entry({ name: 'rel-link', type: 'symlink', linkname: `${upward}${sentinel.slice(1)}` }),
-    file('rel-link/via-relative-symlink', 'escaped'),
-    entry({ name: 'hard-abs', type: 'link', linkname: keep }),
-    entry({ name: 'hard-rel', type: 'link', linkname: `${upward}${keep.slice(1)}` }),
-    file('hard-abs', 'overwritten through a hardlink'),
-    file('hard-rel', 'overwritten through a hardlink'),
-    entry({
-      name: 'evil-disk',
-      type: 'block-device',
-      mode: 0o666,
-      devmajor: disk.major,
-      devminor: disk.minor,
-    }),
-    entry({ name: 'evil-mem', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 1 }),
-    file('inside', 'a file that belongs here'),
-  ];
+  const up = `${upward}${sentinel.slice(1)}`;
+  const archives: Record<string, TarEntry[]> = {
+    'dot-dot': [file(`${up}/dotdot-escape`, 'escaped')],
+    absolute: [file(`${sentinel}/absolute-escape`, 'escaped')],
+    'symlink-then-write': [
+      entry({ name: 'abs-link', type: 'symlink', linkname: sentinel }),
+      file('abs-link/via-absolute-symlink', 'escaped'),
+      entry({ name: 'rel-link', type: 'symlink', linkname: up }),
+      file('rel-link/via-relative-symlink', 'escaped'),
+    ],
+    hardlink: [
+      entry({ name: 'hard-abs', type: 'link', linkname: keep }),
+      entry({ name: 'hard-rel', type: 'link', linkname: `${upward}${keep.slice(1)}` }),
+      file('hard-abs', 'overwritten through a hardlink'),
+      file('hard-rel', 'overwritten through a hardlink'),
+    ],
+    devices: [
+      entry({
+        name: 'evil-disk',
+        type: 'block-device',
+        mode: 0o666,
+        devmajor: disk.major,
+        devminor: disk.minor,
+      }),
+      entry({ name: 'evil-mem', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 1 }),
+    ],
+  };
+  for (const entries of Object.values(archives)) entries.push(file('inside', 'a file that belongs here'));
+  return archives;
 }
 
 /** A tar of `entries` exactly as given (names are not cleaned). */

@@ -8,8 +8,8 @@ export type Outcome =
   | { readonly kind: 'unclear'; readonly errorKind: string; readonly message: string }
   | { readonly kind: 'hung' };
 
-// What a JavaScript runtime failure looks like when it leaks through to a user.
-const runtimeFailure =
+/** What a JavaScript runtime failure looks like when it leaks through to a user. */
+export const runtimeFailure =
   /\b(TypeError|ReferenceError|RangeError|Cannot read propert|is not a function|is not iterable|Maximum call stack|Invalid array length)\b|\n\s+at \S+ \(|\.js:\d+:\d+/;
 
 /**
