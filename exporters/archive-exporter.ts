@@ -8,7 +8,7 @@ import { ExporterRequestError, ResultShapeError } from './errors.js';
 import { goTime } from './go-json.js';
 import { imageGraph, ociArchive } from './oci-archive.js';
 import { step } from './progress.js';
-import { buildInfo, imageResponse } from './response.js';
+import { imageResponse } from './response.js';
 
 function normalizedNames(names: readonly string[]): string[] {
   return names.map((name) => {
@@ -45,6 +45,7 @@ export async function exportArchive(
   }
   const options = parseImageOptions(request.attrs, {
     defaultOci: variant === 'oci',
+    defaultInlineAttestations: false,
     frontendAttrs: job.options.frontendAttrs,
     metadata: result.metadata,
   });
@@ -59,17 +60,11 @@ export async function exportArchive(
         ...image.descriptor.annotations,
       },
     };
-    const info = buildInfo(job.options.frontend, job.options.frontendAttrs);
-    const response = {
-      ...imageResponse(descriptor, image.configDigest, names),
-      ...(info ? { 'containerimage.buildinfo': info } : {}),
-    };
+    const response = imageResponse(descriptor, image.configDigest, names);
     const session = await jobSession(services, job);
     if (options.tar) {
       const metadata = Object.fromEntries(
-        Object.entries(response)
-          .filter(([key]) => key !== 'containerimage.buildinfo')
-          .map(([key, value]) => [`exporter-md-${key}`, value]),
+        Object.entries(response).map(([key, value]) => [`exporter-md-${key}`, value]),
       );
       await step(progress, 'sending tarball', () =>
         sendStream(

@@ -70,7 +70,10 @@ describe('provenance', () => {
       mode: 'min',
       builderId: '',
       reproducible: false,
+      inlineOnly: false,
     });
+    // docker buildx's default request.
+    assert.equal(provenanceRequest({ 'attest:provenance': 'mode=min,inline-only=true' })?.inlineOnly, true);
     assert.equal(provenanceRequest({ 'attest:provenance': 'mode=max,disabled=true' }), undefined);
     assert.equal(provenanceRequest({}), undefined);
     assert.throws(() => provenanceRequest({ 'attest:provenance': 'mode=all' }), /invalid provenance mode/);

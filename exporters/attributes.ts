@@ -18,6 +18,11 @@ export interface ImageCommitOptions {
   readonly epoch: number | undefined;
   /** Also clamp file mtimes inside new layers to `epoch` (`rewrite-timestamp`). */
   readonly rewriteTimestamp: boolean;
+  /**
+   * Attach attestations asked for as inline-only to a single-platform image
+   * (`attestation-inline`; BuildKit's default is true for `image`, false for `oci`/`docker`).
+   */
+  readonly inlineAttestations: boolean;
 }
 
 /** The `image` exporter's options (and `oci`/`docker`'s, with `tar`). */
@@ -113,7 +118,13 @@ export function sourceDateEpoch(
  */
 export function parseImageOptions(
   attrs: Attrs,
-  context: { defaultOci: boolean; frontendAttrs: Attrs; metadata: ReadonlyMap<string, Uint8Array> },
+  context: {
+    defaultOci: boolean;
+    /** Default of `attestation-inline` (true when absent: the `image` exporter's). */
+    defaultInlineAttestations?: boolean;
+    frontendAttrs: Attrs;
+    metadata: ReadonlyMap<string, Uint8Array>;
+  },
 ): ImageOptions {
   const compression = parseCompression(attrs['compression']);
   const annotations = new AnnotationSet()
@@ -129,6 +140,7 @@ export function parseImageOptions(
     annotations,
     epoch: sourceDateEpoch(attrs, context.frontendAttrs, context.metadata),
     rewriteTimestamp: parseBool(attrs, 'rewrite-timestamp', false),
+    inlineAttestations: parseBool(attrs, 'attestation-inline', context.defaultInlineAttestations ?? true),
     push: parseBool(attrs, 'push', false),
     pushByDigest: parseBool(attrs, 'push-by-digest', false),
     insecure: parseBool(attrs, 'registry.insecure', false),

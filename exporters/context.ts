@@ -47,6 +47,21 @@ export function asVertex<T>(
 }
 
 /**
+ * The frontend and its options that produced `result`, as BuildKit's provenance and build info
+ * name them: the frontend request the result came from (for docker buildx, the one its
+ * client-side build function solved, Control.Solve naming none), else the job's own.
+ */
+export function resultFrontend(
+  job: Job,
+  result: BuildResult,
+): { frontend: string; frontendAttrs: Readonly<Record<string, string>> } {
+  return {
+    frontend: result.frontend?.frontend ?? job.options.frontend,
+    frontendAttrs: result.frontend?.frontendOpt ?? job.options.frontendAttrs,
+  };
+}
+
+/**
  * Commits the image of `result` for an image-like output under a fresh lease that keeps its
  * blobs for a day (kiln has no image store: the content store is where `push=false` leaves
  * them); the lease is dropped if the commit fails.
@@ -61,18 +76,21 @@ export async function commitImage(
   const lease = `kiln-export-${job.ref}-${randomBytes(4).toString('hex')}`;
   await services.content.createLease(lease, { expiresAt: new Date(Date.now() + leaseLifetimeMs) });
   try {
-    const provenance = provenanceRequest(job.options.frontendAttrs);
+    const platforms = resultPlatforms(result, services.defaultPlatform);
+    let provenance = provenanceRequest(job.options.frontendAttrs);
+    // BuildKit leaves inline-only attestations out of a single-platform image unless the
+    // exporter attaches them inline; a multi-platform index carries them regardless.
+    if (provenance?.inlineOnly && !options.inlineAttestations && !platforms.multi) provenance = undefined;
     return await services.writer.commit({
       result,
-      platforms: resultPlatforms(result, services.defaultPlatform),
+      platforms,
       options,
       ...(provenance
         ? {
             provenance: {
               request: provenance,
               build: {
-                frontend: job.options.frontend,
-                frontendAttrs: job.options.frontendAttrs,
+                ...resultFrontend(job, result),
                 invocationId: job.ref,
                 startedOn: job.createdAt,
               },

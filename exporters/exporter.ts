@@ -5,12 +5,13 @@ import type { SessionManager } from '../session/index.js';
 import type { LocalSnapshotter } from '../snapshotter/index.js';
 import type { BuildResult, ExporterRequest, ExportRunner, Job, SnapshotAccess } from '../solver/index.js';
 import { exportArchive } from './archive-exporter.js';
-import type { ExportServices, RegistrySource } from './context.js';
+import { resultFrontend, type ExportServices, type RegistrySource } from './context.js';
 import { UnsupportedExporterError } from './errors.js';
 import { exportImage } from './image-exporter.js';
 import { ImageWriter } from './image-writer.js';
 import { LayerExporter } from './layers.js';
 import { exportLocal, exportTar } from './local.js';
+import { buildInfo, buildInfoResponse } from './response.js';
 
 export interface ExporterDeps {
   /** Client sessions: FileSend targets, the client's content store, push credentials. */
@@ -55,11 +56,20 @@ export class Exporters implements ExportRunner {
   }
 
   /**
-   * Runs one output and returns its part of the exporter response. Honours `job.signal`.
+   * Runs one output and returns its part of the exporter response, with the build info BuildKit
+   * adds whatever the output (`containerimage.buildinfo`, per platform for multi-platform
+   * results). Honours `job.signal`.
    * Throws ExporterRequestError, UnsupportedExporterError, ResultShapeError, ImagePushError,
    * ClientStoreError and errors of the session, snapshotter and content store.
    */
-  export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
+  async export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
+    const response = await this.#export(request, result, job);
+    const { frontend, frontendAttrs } = resultFrontend(job, result);
+    const platforms = result.refs ? [...result.refs.keys()] : undefined;
+    return { ...buildInfoResponse(buildInfo(frontend, frontendAttrs), platforms), ...response };
+  }
+
+  #export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
     switch (request.type) {
       case 'image':
         return exportImage(this.#services, request, result, job);

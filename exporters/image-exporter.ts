@@ -4,13 +4,13 @@ import { parseImageOptions } from './attributes.js';
 import { asVertex, commitImage, insecureRegistry, type ExportServices } from './context.js';
 import { pushImage, pushTarget } from './image-push.js';
 import { step } from './progress.js';
-import { buildInfo, imageResponse } from './response.js';
+import { imageResponse } from './response.js';
 
 /**
  * `--output type=image`: commits the image into the content store (kiln keeps no image store, as
  * BuildKit's containerd-less worker) and, with `push=true`, pushes it to every name. Answers
  * `containerimage.digest`, `containerimage.config.digest` (single platform), `containerimage.descriptor`,
- * `image.name` and `containerimage.buildinfo`. Throws ExporterRequestError, ResultShapeError,
+ * and `image.name` (Exporters adds the build info). Throws ExporterRequestError, ResultShapeError,
  * ImagePushError, and snapshotter/content errors.
  */
 export async function exportImage(
@@ -42,10 +42,6 @@ export async function exportImage(
         if (options.insecure) await client.close();
       }
     }
-    const info = buildInfo(job.options.frontend, job.options.frontendAttrs);
-    return {
-      ...imageResponse(image.descriptor, image.configDigest, names),
-      ...(info ? { 'containerimage.buildinfo': info } : {}),
-    };
+    return imageResponse(image.descriptor, image.configDigest, names);
   });
 }

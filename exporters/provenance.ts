@@ -16,6 +16,12 @@ export interface ProvenanceRequest {
   readonly mode: 'min' | 'max';
   readonly builderId: string;
   readonly reproducible: boolean;
+  /**
+   * `inline-only=true` (docker buildx asks for it by default): the attestation goes only into
+   * images of exporters that attach inline attestations (`image`, or `attestation-inline=true`),
+   * not into a single-platform `oci`/`docker` tarball.
+   */
+  readonly inlineOnly: boolean;
 }
 
 /** The build a provenance describes. */
@@ -30,7 +36,8 @@ export interface ProvenanceBuild {
 
 /**
  * Parses the frontend attribute `attest:provenance` (`mode=min|max`, `builder-id=…`,
- * `reproducible=…`, `disabled=true`); undefined when absent or disabled. Throws ExporterRequestError.
+ * `reproducible=…`, `inline-only=…`, `disabled=true`); undefined when absent or disabled.
+ * Throws ExporterRequestError.
  */
 export function provenanceRequest(
   frontendAttrs: Readonly<Record<string, string>>,
@@ -57,6 +64,7 @@ export function provenanceRequest(
     mode: mode === 'min' ? 'min' : 'max',
     builderId: fields.get('builder-id') ?? '',
     reproducible: ['true', '1'].includes(fields.get('reproducible') ?? ''),
+    inlineOnly: ['true', '1'].includes(fields.get('inline-only') ?? ''),
   };
 }
 

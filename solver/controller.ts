@@ -4,7 +4,7 @@ import type { Definition, Op } from '../proto/gen/pb/ops_pb.js';
 import { SolveRequestError } from './errors.js';
 import { jobChannel, type JobEvent } from './events.js';
 import { stepCounts, type BuildHistory, type HistoryStep } from './history.js';
-import { JobGateway, type GatewayServices } from './gateway.js';
+import { JobGateway, type FrontendRun, type GatewayServices } from './gateway.js';
 import { opFacets } from './op-facets.js';
 import type { GatewayResult } from './gateway-client.js';
 import { Job, type CacheOptionEntry, type ExporterRequest } from './job.js';
@@ -34,6 +34,8 @@ export interface BuildResult {
   readonly metadata: ReadonlyMap<string, Uint8Array>;
   /** Cache keys of the result refs: `''` for the single ref, platform ids for `refs`. */
   readonly keys: ReadonlyMap<string, string>;
+  /** The frontend request the result came from (absent for a bare definition). */
+  readonly frontend?: FrontendRun;
 }
 
 /** A settled step of the build, for cache export. */
@@ -233,6 +235,7 @@ export class BuildController {
   }
 
   #resolveResult(gateway: JobGateway, returned: GatewayResult): BuildResult {
+    const frontend = gateway.frontendOf(returned);
     const keys = new Map<string, string>();
     if (returned.ref) {
       const key = gateway.keyOf(returned.ref);
@@ -249,6 +252,7 @@ export class BuildController {
         ? { refs: new Map([...returned.refs].map(([platform, ref]) => [platform, gateway.resolve(ref)])) }
         : {}),
       metadata: returned.metadata,
+      ...(frontend ? { frontend } : {}),
     };
   }
 }

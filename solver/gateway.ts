@@ -44,6 +44,16 @@ export interface GatewayServices {
   readonly workerPlatforms: readonly Platform[];
 }
 
+/**
+ * The frontend request a result came from. BuildKit's provenance names the frontend and the
+ * arguments of the request whose result an exporter gets, which for a client-side build function
+ * (docker buildx) is the frontend the client asked LLBBridge.Solve for, not Control.Solve's.
+ */
+export interface FrontendRun {
+  readonly frontend: string;
+  readonly frontendOpt: Readonly<Record<string, string>>;
+}
+
 interface HeldRef {
   readonly ref: ResultRef;
   readonly definition?: Definition;
@@ -57,6 +67,8 @@ interface HeldRef {
  */
 export class JobGateway {
   readonly #refs = new Map<string, HeldRef>();
+  /** Ref id → the frontend request whose result handed it out. */
+  readonly #producedBy = new Map<string, FrontendRun>();
 
   constructor(
     readonly job: Job,
@@ -106,10 +118,24 @@ export class JobGateway {
           `unsupported frontend ${JSON.stringify(request.frontend)} (kiln has ${[...this.services.frontends.keys()].join(', ')})`,
         );
       }
-      return frontend(this.client(request.frontendOpt ?? {}, request.frontendInputs), this.job.signal, this);
+      const frontendOpt = request.frontendOpt ?? {};
+      const result = await frontend(this.client(frontendOpt, request.frontendInputs), this.job.signal, this);
+      // Set after the frontend returns, so a frontend running another one is the one recorded.
+      for (const ref of refsOf(result))
+        this.#producedBy.set(ref.id, { frontend: request.frontend, frontendOpt });
+      return result;
     }
     // An empty request (no definition, no frontend) asks for an empty result.
     return { metadata: new Map() };
+  }
+
+  /** The frontend request whose result holds `result`'s refs (the outermost one), if any. */
+  frontendOf(result: GatewayResult): FrontendRun | undefined {
+    for (const ref of refsOf(result)) {
+      const run = this.#producedBy.get(ref.id);
+      if (run) return run;
+    }
+    return undefined;
   }
 
   hold(ref: ResultRef, definition?: Definition, key?: string): GatewayRef {
@@ -136,4 +162,8 @@ export class JobGateway {
   definitionOf(ref: GatewayRef): Definition | undefined {
     return this.#refs.get(ref.id)?.definition;
   }
+}
+
+function refsOf(result: GatewayResult): GatewayRef[] {
+  return [...(result.ref ? [result.ref] : []), ...(result.refs?.values() ?? [])];
 }

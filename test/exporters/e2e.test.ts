@@ -21,11 +21,11 @@ describe('exporters through kilnd and the real buildctl', { skip }, () => {
   let work: string;
   let state: State;
 
-  const build = async (output: string, name: string) => {
+  const build = async (output: string, name: string, extra: string[] = []) => {
     const metadata = join(work, `${name}.json`);
     const result = await buildctl(
       daemon.address,
-      ['build', '--progress', 'plain', '--output', output, '--metadata-file', metadata],
+      ['build', '--progress', 'plain', '--output', output, '--metadata-file', metadata, ...extra],
       toBinary(DefinitionSchema, marshal(state)),
     );
     assert.equal(result.code, 0, `${result.stderr}\n${daemon.logs().slice(-3000)}`);
@@ -114,6 +114,27 @@ describe('exporters through kilnd and the real buildctl', { skip }, () => {
     const copied = join(work, 'from-oci-archive');
     await run('skopeo', ['--insecure-policy', 'copy', `oci-archive:${dest}`, `oci:${copied}:x`]);
     assert.ok((await readdir(join(copied, 'blobs', 'sha256'))).length >= 5);
+  });
+
+  it('leaves an inline-only provenance out of a single-platform oci tarball, as BuildKit (docker buildx default)', async () => {
+    const inlineOnly = ['--opt', 'attest:provenance=mode=min,inline-only=true'];
+    const indexOf = async (dest: string) => {
+      const { stdout } = await run('tar', ['-xOf', dest, 'index.json']);
+      return JSON.parse(stdout) as { manifests: Array<{ mediaType: string }> };
+    };
+    const plain = join(work, 'inline-only.tar');
+    const { metadata } = await build(`type=oci,dest=${plain}`, 'inline-only', inlineOnly);
+    assert.equal((await indexOf(plain)).manifests[0]!.mediaType, MediaType.ociManifest);
+    assert.ok(metadata['containerimage.config.digest'], 'a single image answers its config digest');
+    const forced = join(work, 'inline-forced.tar');
+    await build(`type=oci,dest=${forced},attestation-inline=true`, 'inline-forced', inlineOnly);
+    assert.equal((await indexOf(forced)).manifests[0]!.mediaType, MediaType.ociIndex);
+    const name = `${registry.host}/e2e/inline-only:1`;
+    await build(`type=image,name=${name},push=true`, 'inline-image', inlineOnly);
+    const pushed = JSON.parse((await inspectRaw(registry, 'e2e/inline-only:1')).toString()) as {
+      manifests: unknown[];
+    };
+    assert.equal(pushed.manifests.length, 2, 'the image exporter attaches it');
   });
 
   it('--output type=docker writes what docker load reads (manifest.json, repositories)', async () => {

@@ -283,6 +283,36 @@ describe('image exporter', () => {
     assert.equal(await runImage(runnable, ['cat', '/z.txt'], ['PATH=/bin']), 'zstd\n');
   });
 
+  it('names the frontend the result came from when Control.Solve names none (docker buildx)', async () => {
+    // buildx's client-side build function solves dockerfile.v0 through LLBBridge; BuildKit's
+    // provenance and build info name that frontend, kiln's named an empty one.
+    const top = await w.addLayer(w.base.amd64, { 'buildx.txt': 'buildx\n' });
+    const attrs = { 'attest:provenance': 'mode=min', filename: 'Dockerfile' };
+    const response = await w.exporters.export(
+      { type: 'image', attrs: { name: `${registry.host}/test/buildx:1`, push: 'true' } },
+      {
+        ...singleResult({ snapshot: top }, frontendConfig('amd64', ['true'])),
+        frontend: { frontend: 'dockerfile.v0', frontendOpt: attrs },
+      },
+      job(attrs),
+    );
+    const info = JSON.parse(Buffer.from(response['containerimage.buildinfo']!, 'base64').toString()) as {
+      frontend?: string;
+    };
+    assert.equal(info.frontend, 'dockerfile.v0');
+    const index = JSON.parse((await inspectRaw(registry, 'test/buildx:1')).toString()) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const attestation = `test/buildx@${index.manifests[1]!.digest}`;
+    const att = JSON.parse((await inspectRaw(registry, attestation)).toString()) as Manifest;
+    const layout = await copyToLayout(registry, attestation, scratch);
+    const statement = JSON.parse((await layoutBlob(layout, att.layers[0]!.digest)).toString()) as {
+      predicate: { invocation: { parameters: { frontend?: string }; configSource: { entryPoint?: string } } };
+    };
+    assert.equal(statement.predicate.invocation.parameters.frontend, 'dockerfile.v0');
+    assert.equal(statement.predicate.invocation.configSource.entryPoint, 'Dockerfile');
+  });
+
   it('keeps pulled gzip layers when zstd is asked without force, and pushes by digest', async () => {
     // arm64: the amd64 base snapshot already has a zstd blob from the test above, which would be reused.
     const top = await w.addLayer(w.base.arm64, { 'd.txt': 'digest\n' });
