@@ -70,7 +70,10 @@ export function widenReceiveWindow(call: SessionCall): void {
       const session = stream?.session;
       if (session && typeof session.setLocalWindowSize === 'function') {
         if ((session.state.localWindowSize ?? 0) < TUNNEL_WINDOW) session.setLocalWindowSize(TUNNEL_WINDOW);
-        if ((session.localSettings.initialWindowSize ?? 0) < 4 << 20)
+        // localSettings change only once the client acknowledges; sessions opened before that
+        // must not send the SETTINGS again: past ten unacknowledged ones Node destroys the
+        // connection, and with it every build on it (eleven concurrent builds all failed).
+        if (!session.pendingSettingsAck && (session.localSettings.initialWindowSize ?? 0) < 4 << 20)
           session.settings({ initialWindowSize: 4 << 20 });
         return;
       }
