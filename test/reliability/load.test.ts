@@ -64,9 +64,9 @@ describe('load on a real kilnd', () => {
   });
 
   /** Builds `state` and returns the directory its files were exported to. */
-  const buildTo = async (name: string, state: State, through = client): Promise<string> => {
+  const buildTo = async (name: string, state: State): Promise<string> => {
     const dest = join(work, name);
-    await through.build({
+    await client.build({
       definition: marshal(state, { platform: amd64 }),
       outputs: [{ type: 'local', dest }],
       auth: false,
@@ -74,51 +74,38 @@ describe('load on a real kilnd', () => {
     return dest;
   };
 
-  // A todo, not a pass: with more than ten builds in flight every one of them fails with
-  // `Internal: Received RST_STREAM with code 2` (whether they share one connection or not); ten
-  // pass. See docs/reliability.md, "Load".
-  const tooMany = 'more than ten concurrent builds fail together with RST_STREAM code 2';
-  it(
-    'runs 20 concurrent builds to the end, each step shared between builds once',
-    { todo: tooMany },
-    async () => {
-      const marker = `${Date.now()}`;
-      // Every step appends its name to a file in one cache mount: the file counts the step's runs.
-      const counter: RunMount = { type: 'cache', dest: '/count', id: `count-${marker}` };
-      const step = (name: string, seconds: number) =>
-        busybox.run({ shell: `sleep ${seconds}; echo ${name} >> /count/${name}`, mounts: [counter] }).root();
-      const sharedA = step(`a-${marker}`, 1);
-      const sharedB = step(`b-${marker}`, 1);
-      const builds = Array.from({ length: 20 }, (_, i) => {
-        const first = i < 10 ? sharedA : i < 15 ? sharedB : step(`own-${i}-${marker}`, 1);
-        const own = first.run({ shell: `echo ${i} > /i` }).root();
-        // One connection per build, as twenty buildctl processes would have: eleven or more builds
-        // on one Client's connection fail together today (see docs/reliability.md).
-        const connection = new Client({ address: daemon.address });
-        return buildTo(`concurrent-${i}`, scratch().file(copy(own, '/i', '/i')), connection).finally(() =>
-          connection.close(),
-        );
-      });
-      const outputs = await Promise.all(builds);
-      for (const [i, dir] of outputs.entries())
-        assert.equal(await readFile(join(dir, 'i'), 'utf8'), `${i}\n`);
+  it('runs 20 concurrent builds to the end, each step shared between builds once', async () => {
+    const marker = `${Date.now()}`;
+    // Every step appends its name to a file in one cache mount: the file counts the step's runs.
+    const counter: RunMount = { type: 'cache', dest: '/count', id: `count-${marker}` };
+    const step = (name: string, seconds: number) =>
+      busybox.run({ shell: `sleep ${seconds}; echo ${name} >> /count/${name}`, mounts: [counter] }).root();
+    const sharedA = step(`a-${marker}`, 1);
+    const sharedB = step(`b-${marker}`, 1);
+    const builds = Array.from({ length: 20 }, (_, i) => {
+      const first = i < 10 ? sharedA : i < 15 ? sharedB : step(`own-${i}-${marker}`, 1);
+      const own = first.run({ shell: `echo ${i} > /i` }).root();
+      // One Client (one HTTP/2 connection) for all twenty, as a tool embedding kiln would have.
+      return buildTo(`concurrent-${i}`, scratch().file(copy(own, '/i', '/i')));
+    });
+    const outputs = await Promise.all(builds);
+    for (const [i, dir] of outputs.entries()) assert.equal(await readFile(join(dir, 'i'), 'utf8'), `${i}\n`);
 
-      const read = busybox
-        .run({ shell: 'mkdir /out; cp /count/* /out/', mounts: [counter], ignoreCache: true })
-        .root();
-      const counts = join(
-        await buildTo('counts', scratch().file(copy(read, '/out', '/', { copyDirContentsOnly: true }))),
-      );
-      const runs = async (name: string): Promise<number> =>
-        (await readFile(join(counts, name), 'utf8')).split('\n').filter(Boolean).length;
-      assert.equal(await runs(`a-${marker}`), 1, 'the step shared by ten builds ran more than once');
-      assert.equal(await runs(`b-${marker}`), 1, 'the step shared by five builds ran more than once');
-      for (let i = 15; i < 20; i++) assert.equal(await runs(`own-${i}-${marker}`), 1);
-      console.log(
-        '# 20 concurrent builds: all succeeded; shared steps ran 1 time each (10 and 5 builds sharing)',
-      );
-    },
-  );
+    const read = busybox
+      .run({ shell: 'mkdir /out; cp /count/* /out/', mounts: [counter], ignoreCache: true })
+      .root();
+    const counts = join(
+      await buildTo('counts', scratch().file(copy(read, '/out', '/', { copyDirContentsOnly: true }))),
+    );
+    const runs = async (name: string): Promise<number> =>
+      (await readFile(join(counts, name), 'utf8')).split('\n').filter(Boolean).length;
+    assert.equal(await runs(`a-${marker}`), 1, 'the step shared by ten builds ran more than once');
+    assert.equal(await runs(`b-${marker}`), 1, 'the step shared by five builds ran more than once');
+    for (let i = 15; i < 20; i++) assert.equal(await runs(`own-${i}-${marker}`), 1);
+    console.log(
+      '# 20 concurrent builds: all succeeded; shared steps ran 1 time each (10 and 5 builds sharing)',
+    );
+  });
 
   it(`holds no more memory, descriptors, mounts or processes after ${sequentialBuilds} sequential builds`, async () => {
     const context = join(work, 'sequential-context');
