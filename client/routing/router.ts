@@ -35,8 +35,9 @@ function pick(nodes: readonly BuilderNode[], key: string): BuilderNode {
  * Chooses a node of `builder` for a build described by `request` (none for commands that are
  * not builds). Probes every node at once (health and native platforms); only serving nodes are
  * candidates. A build for one platform goes to a node that runs it natively; a build that names
- * no platform builds for the builder's default platform (the native platform of the first
- * serving node in the builder's order, as a multi-node buildx builder does), so it goes to a
+ * no platform builds for the builder's default platform (the native platform of the first node
+ * in the builder's order whose platforms are known, as a multi-node buildx builder does; a
+ * draining or declared-but-unreachable first node still sets it), so it goes to a
  * node native for that one and the image does not change architecture with the node. Among the
  * candidates, rendezvous hashing on the build's affinity picks, so a project keeps landing on
  * the node whose cache it warmed and a node leaving moves only its own projects. When no serving
@@ -70,7 +71,9 @@ export async function routeBuild(
     });
   }
   if (!request) return { node: serving[0]!.node, reason: 'first', statuses };
-  const platform = request.platform ?? serving.find((s) => s.native.length > 0)?.native[0];
+  // The default platform comes from the builder's order, draining nodes included: a first node
+  // leaving must not turn the project's image into another architecture.
+  const platform = request.platform ?? statuses.find((s) => s.native.length > 0)?.native[0];
   const native = platform
     ? serving.filter((s) => s.native.some((p) => platformRank(p, platform) !== undefined))
     : [];

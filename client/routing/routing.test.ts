@@ -196,6 +196,24 @@ describe('routeBuild against real daemons', { skip: daemonSkipReason() }, () => 
     assert.deepEqual(up!.native, [{ os: 'linux', architecture: 'amd64' }]);
   });
 
+  it('keeps the default platform of a first node that is not serving', async () => {
+    const builder = {
+      nodes: [
+        {
+          name: 'arm-node',
+          address: `unix://${join(dir, 'leaving.sock')}`,
+          platforms: [{ os: 'linux', architecture: 'arm64' }],
+        },
+        { name: 'amd-node', address: daemon.address },
+      ],
+    };
+    const request = routeRequest({ frontendOpts: {}, locals: {}, cwd: '/' });
+    const d = await routeBuild(builder, request, { timeoutMs: 5000 });
+    assert.equal(d.node.name, 'amd-node');
+    assert.deepEqual(d.platform, { os: 'linux', architecture: 'arm64' }, 'not the serving node’s amd64');
+    assert.equal(d.emulated, true);
+  });
+
   it('hashes a build no node runs natively, and fails with every node’s reason when none serves', async () => {
     const builder = await builderFromAddresses([daemon.address, `unix://${join(dir, 'other.sock')}`]);
     const request = routeRequest({ frontendOpts: { platform: 'linux/s390x' }, locals: {}, cwd: '/' });
