@@ -3,7 +3,6 @@
 // Figures for docs/reliability.md ("Isolation and secrets").
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { copy, image, marshal, scratch, type State } from '../../llb/index.js';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { freePort } from '../fixtures/free-port.js';
 
 const amd64 = { os: 'linux', architecture: 'amd64' };
 
@@ -27,14 +27,6 @@ async function filesContaining(dir: string, needles: readonly string[]): Promise
     if (needles.some((n) => bytes.includes(n))) found.push(path);
   }
   return found;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('isolation of build steps', () => {
