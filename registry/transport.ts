@@ -111,7 +111,7 @@ export class Transport {
         res = await this.#once(req, authorization);
       } catch (error) {
         signal?.throwIfAborted();
-        if (req.retry === false || attempt >= this.#retry.attempts) {
+        if (req.retry === false || attempt >= this.#retry.attempts || hostUnknown(error)) {
           throw new RegistryUnavailableError({
             ...req.ctx,
             url: req.url,
@@ -223,4 +223,17 @@ export class Transport {
     }
     throw error;
   }
+}
+
+/**
+ * Whether DNS answered that the registry's host does not exist (ENOTFOUND): asking again does not
+ * change that answer, so the build fails at once instead of after every back-off. A resolver that
+ * could not answer (EAI_AGAIN) is retried like any connection failure.
+ */
+function hostUnknown(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 4; i++) {
+    if (e.code === 'ENOTFOUND') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }

@@ -201,6 +201,17 @@ describe('pulls through failures', () => {
     }
   });
 
+  it('fails at once for a host DNS says does not exist, without backing off', async () => {
+    // A back-off of a minute: a single retry would outlast the test's bound.
+    const client = new RegistryClient({ retry: { attempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const started = Date.now();
+    await assert.rejects(client.resolve('no-such-registry.invalid/library/busybox:latest'), {
+      kind: 'unavailable',
+      message: /ENOTFOUND/,
+    });
+    assert.ok(Date.now() - started < 30_000, 'it did not wait for a retry');
+  });
+
   it('pulls through a mirror, skips a dead one, and never pushes to mirrors', async () => {
     const dead = `127.0.0.1:${await closedPort()}`;
     const origin = `127.0.0.1:${await closedPort()}`;
