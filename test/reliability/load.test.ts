@@ -1,6 +1,6 @@
 // Load on a real kilnd: concurrent builds sharing steps, a long run of sequential builds watched
 // for leaks, and a client killed in the middle of a step. Figures for docs/reliability.md ("Load").
-// KILN_RELIABILITY_FULL=1 runs 500 sequential builds instead of 40.
+// KILN_RELIABILITY_FULL=1 runs 500 sequential builds instead of 25.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -25,7 +25,7 @@ import {
 } from './load-probe.js';
 
 const full = process.env.KILN_RELIABILITY_FULL === '1';
-const sequentialBuilds = full ? 500 : 40;
+const sequentialBuilds = full ? 500 : 25;
 const warmUpBuilds = 5;
 const amd64 = { os: 'linux', architecture: 'amd64' };
 const MiB = 1024 * 1024;
