@@ -23,4 +23,11 @@ describe('parseTrace', () => {
     const trace = parseTrace(lines[0]!);
     assert.equal(trace.vertexMs.size, 0);
   });
+
+  it('reads the lower-case spelling kilnctl writes', () => {
+    const trace = parseTrace(
+      '{"vertexes":[{"digest":"sha256:c","name":"RUN echo","started":"2026-11-27T20:00:00Z","completed":"2026-11-27T20:00:00.250Z"}]}',
+    );
+    assert.equal(trace.vertexMs.get('RUN echo'), 250);
+  });
 });

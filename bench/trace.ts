@@ -1,10 +1,27 @@
-/** The vertex part of one `buildctl --trace` line (Go's client.SolveStatus, field names as Go spells them). */
+/**
+ * The vertex part of one `--trace` line: Go's client.SolveStatus, with the field names as Go
+ * spells them (buildctl v0.11, no JSON tags) or in lower case (kilnctl, and BuildKit releases that
+ * tagged the struct for `--progress rawjson`).
+ */
 interface TraceVertex {
   readonly Digest?: string;
   readonly Name?: string;
   readonly Started?: string | null;
   readonly Completed?: string | null;
   readonly Cached?: boolean;
+}
+
+type TraceStatus = { Vertexes?: TraceVertex[] | null; vertexes?: Array<Record<string, unknown>> | null };
+
+/** A lower-case vertex in Go's spelling. */
+function goVertex(v: Record<string, unknown>): TraceVertex {
+  return {
+    Digest: v.digest as string | undefined,
+    Name: v.name as string | undefined,
+    Started: v.started as string | null | undefined,
+    Completed: v.completed as string | null | undefined,
+    Cached: v.cached as boolean | undefined,
+  };
 }
 
 export interface TraceSummary {
@@ -25,13 +42,13 @@ export function parseTrace(text: string): TraceSummary {
   const byDigest = new Map<string, { name: string; started?: number; completed?: number; cached: boolean }>();
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
-    let status: { Vertexes?: TraceVertex[] | null };
+    let status: TraceStatus;
     try {
-      status = JSON.parse(line) as { Vertexes?: TraceVertex[] | null };
+      status = JSON.parse(line) as TraceStatus;
     } catch {
       continue;
     }
-    for (const v of status.Vertexes ?? []) {
+    for (const v of status.Vertexes ?? (status.vertexes ?? []).map(goVertex)) {
       if (!v.Digest) continue;
       const entry = byDigest.get(v.Digest) ?? { name: v.Name ?? v.Digest, cached: false };
       if (v.Name) entry.name = v.Name;
