@@ -1,7 +1,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import type { ServiceError } from '@grpc/grpc-js';
 import type { ErrorKind } from '../oci/index.js';
-import { StatusSchema } from '../proto/gen/google/rpc/status_pb.js';
+import { StatusSchema, type Status } from '../proto/gen/google/rpc/status_pb.js';
 import { DaemonError, type ErrorSource } from './errors.js';
 
 const codeNames = [
@@ -76,25 +76,53 @@ function typedDetails(err: ServiceError): { sources: ErrorSource[]; vertex?: str
   let vertex: string | undefined;
   const raw = err.metadata?.get('grpc-status-details-bin')[0];
   if (!(raw instanceof Buffer)) return { sources };
+  let details;
   try {
-    const status = fromBinary(StatusSchema, raw);
-    for (const any of status.details) {
-      const json = JSON.parse(Buffer.from(any.value).toString('utf8')) as unknown;
-      if (any.typeUrl.endsWith('errdefs.Source+json') || any.typeUrl.endsWith('errdefs.Source')) {
-        const s = json as SourceJson;
-        sources.push({
-          filename: s.info?.filename ?? '',
-          data: Buffer.from(s.info?.data ?? '', 'base64'),
-          ranges: (s.ranges ?? []).map((r) => ({ start: r.start?.line ?? 0, end: r.end?.line ?? 0 })),
-        });
-      } else if (any.typeUrl.endsWith('errdefs.Vertex+json')) {
-        vertex = (json as { digest?: string }).digest ?? vertex;
-      }
-    }
+    details = fromBinary(StatusSchema, raw).details;
   } catch {
-    // Details are a courtesy; an undecodable one leaves the plain message.
+    return { sources }; // Details are a courtesy; undecodable ones leave the plain message.
+  }
+  // Each detail on its own: one of a type not read here (or not JSON) must not hide the others.
+  for (const any of details) {
+    const isSource = any.typeUrl.endsWith('errdefs.Source+json');
+    if (!isSource && !any.typeUrl.endsWith('errdefs.Vertex+json')) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(Buffer.from(any.value).toString('utf8'));
+    } catch {
+      continue;
+    }
+    if (isSource) {
+      const s = json as SourceJson;
+      sources.push({
+        filename: s.info?.filename ?? '',
+        data: Buffer.from(s.info?.data ?? '', 'base64'),
+        ranges: (s.ranges ?? []).map((r) => ({ start: r.start?.line ?? 0, end: r.end?.line ?? 0 })),
+      });
+    } else {
+      vertex = (json as { digest?: string }).digest ?? vertex;
+    }
   }
   return vertex === undefined ? { sources } : { sources, vertex };
+}
+
+/**
+ * The typed details (`google.rpc.Status.details`) the daemon sent with a failed call, found on the
+ * error or its causes; empty when there were none. Reporting a failure back through
+ * LLBBridge.Return with them keeps the Dockerfile lines and failing step, as buildctl does.
+ */
+export function statusDetails(err: unknown): Status['details'] {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as Error).cause, depth++) {
+    if (!isServiceError(e)) continue;
+    const raw = e.metadata?.get('grpc-status-details-bin')[0];
+    if (!(raw instanceof Buffer)) continue;
+    try {
+      return fromBinary(StatusSchema, raw).details;
+    } catch {
+      return [];
+    }
+  }
+  return [];
 }
 
 /**

@@ -5,7 +5,7 @@ import type { APICap } from '../../proto/gen/moby/buildkit/v1/apicaps/caps_pb.js
 import type { Result } from '../../proto/gen/moby/buildkit/v1/frontend/gateway_pb.js';
 import type { Definition } from '../../proto/gen/pb/ops_pb.js';
 import type { ControlClient } from '../control-client.js';
-import { daemonError } from '../daemon-error.js';
+import { daemonError, statusDetails } from '../daemon-error.js';
 import { CapabilityError } from '../errors.js';
 
 /** LLB caps a client may assume when the daemon lists none (BuildKit's frozen default set). */
@@ -122,7 +122,9 @@ export async function runGatewayBuild(
     const grpcCode = (err as { grpcCode?: number }).grpcCode ?? code;
     const message = (err as { details?: string }).details ?? (err as Error).message;
     await control
-      .gatewayReturn(ref, { error: create(StatusSchema, { code: grpcCode, message }) })
+      .gatewayReturn(ref, {
+        error: create(StatusSchema, { code: grpcCode, message, details: statusDetails(err) }),
+      })
       .catch(() => undefined);
     throw err;
   }
