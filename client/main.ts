@@ -29,3 +29,11 @@ process.exitCode = await runCli(process.argv.slice(2), {
   signal: abort.signal,
   version: packageVersion(),
 });
+
+// A cancelled build leaves calls the daemon has yet to end (up to seconds later); like buildctl,
+// kilnctl exits once its own work is done, after its output has reached stdout and stderr.
+if (abort.signal.aborted) {
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+  process.exit();
+}

@@ -139,6 +139,8 @@ async function runBuild(
     return { ref, response, metadata };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    // A cancelled build's progress is not worth waiting for (buildctl exits at once on Ctrl-C).
+    if (abort.signal.aborted) statusAbort.abort();
     if (session) await closeQuietly(session);
     await finishStatus(statusDone, statusAbort);
     progress.end();
