@@ -142,7 +142,8 @@ describe('RuncExecutor cleanup', () => {
             args: [
               'sh',
               '-c',
-              'yes "some progress line" | head -c 10000000; echo; echo "error: the real cause" >&2; exit 7',
+              // One pipe for both: across stdout and stderr the order of the last lines is not fixed.
+              'exec 2>&1; yes "some progress line" | head -c 10000000; echo; echo "error: the real cause" >&2; exit 7',
             ],
           },
           runOptions(fs.mounts, capture(), { stdout: w, stderr: w }),
