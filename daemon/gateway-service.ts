@@ -22,7 +22,7 @@ import {
   type WarnRequest,
 } from '../proto/gen/moby/buildkit/v1/frontend/gateway_pb.js';
 import { StatSchema } from '../proto/gen/fsutil/types/stat_pb.js';
-import { gatewayCaps } from '../frontend/gateway/index.js';
+import { fromPbResult, gatewayCaps } from '../frontend/gateway/index.js';
 import type { BuildController, FileStat, GatewayRef, GatewayResult, JobGateway } from '../solver/index.js';
 import { ClientReportedError, toServiceError, unimplemented } from './grpc-status.js';
 import { toWorkerRecord, type WorkerInfo } from './worker-info.js';
@@ -73,29 +73,6 @@ function toResult(gateway: JobGateway, result: GatewayResult): Result {
     ...(result.ref ? { result: { case: 'ref', value: ref(result.ref) } } : {}),
     metadata,
   });
-}
-
-/** Decodes the Result buildctl returns (it echoes what Solve answered). */
-function fromResult(result: Result | undefined): GatewayResult {
-  const metadata = new Map(Object.entries(result?.metadata ?? {}));
-  switch (result?.result.case) {
-    case 'ref':
-      return { ref: { id: result.result.value.id }, metadata };
-    case 'refDeprecated':
-      return { ref: { id: result.result.value }, metadata };
-    case 'refs':
-      return {
-        refs: new Map(Object.entries(result.result.value.refs).map(([k, r]) => [k, { id: r.id }])),
-        metadata,
-      };
-    case 'refsDeprecated':
-      return {
-        refs: new Map(Object.entries(result.result.value.refs).map(([k, id]) => [k, { id }])),
-        metadata,
-      };
-    default:
-      return { metadata };
-  }
 }
 
 /**
@@ -149,7 +126,7 @@ export function gatewayService(deps: GatewayServiceDeps): UntypedServiceImplemen
       if (request.error && request.error.code !== 0) {
         gateway.job.setReturnError(new ClientReportedError(request.error));
       } else {
-        gateway.job.setReturn(fromResult(request.result));
+        gateway.job.setReturn(fromPbResult(request.result));
       }
       return create(ReturnResponseSchema);
     }),

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../test/fixtures/free-port.js';
 import { startKilnd } from '../../test/fixtures/kilnd.js';
 
 /**
@@ -43,15 +44,6 @@ export interface TestDaemonTls {
   readonly cert: string;
   readonly key: string;
   readonly ca: string;
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function startTestDaemon(options: { tls?: TestDaemonTls } = {}): Promise<TestDaemon> {
