@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
-import { daemonSkipReason } from './testing/daemon.js';
+import { testDaemons } from './testing/daemon.js';
 import { startEnvironment, type TestEnvironment } from './testing/environment.js';
 
 // Runs the examples of docs/sdk.md as written: each `<!-- example: name -->` TypeScript block is
@@ -48,59 +48,71 @@ describe('docs/sdk.md examples', () => {
   });
 });
 
-describe('docs/sdk.md examples against a real daemon', { skip: daemonSkipReason() }, () => {
-  let env: TestEnvironment;
-  let dir: string;
-  before(async () => {
-    env = await startEnvironment();
-    dir = await mkdtemp(join(tmpdir(), 'kiln-sdk-'));
-  });
-  after(async () => {
-    await env?.dispose();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  it('example 1 builds a Dockerfile and pushes the image to the registry', async () => {
-    const { buildAndPush } = (await loadExample('build-and-push', dir)) as {
-      buildAndPush: (o: {
-        address: string;
-        contextDir: string;
-        imageName: string;
-        insecure?: boolean;
-      }) => Promise<string>;
-    };
-    const contextDir = await env.context('app', {
-      Dockerfile: `FROM ${env.busybox.ref}\nARG GREETING\nCOPY app.txt /app.txt\nRUN echo "$GREETING" > /greeting\n`,
-      'app.txt': 'app\n',
+for (const { kind, skip } of testDaemons()) {
+  describe(`docs/sdk.md examples against ${kind}`, { skip }, () => {
+    let env: TestEnvironment;
+    let dir: string;
+    before(async () => {
+      env = await startEnvironment(kind);
+      dir = await mkdtemp(join(tmpdir(), 'kiln-sdk-'));
     });
-    const imageName = `${env.registry.host}/team/app:1.0`;
-    const digest = await buildAndPush({ address: env.daemon.address, contextDir, imageName, insecure: true });
-    assert.match(digest, /^sha256:[a-f0-9]{64}$/);
-    const manifest = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${imageName}`]);
-    assert.equal(`sha256:${createHash('sha256').update(manifest.stdout).digest('hex')}`, digest);
-    const layers = (JSON.parse(manifest.stdout) as { layers: unknown[] }).layers;
-    assert.ok(layers.length >= 3, 'base layer + COPY + RUN');
-  });
-
-  it('example 2 builds an LLB graph with a local source into a directory', async () => {
-    const { buildWithLlb } = (await loadExample('llb-build', dir)) as {
-      buildWithLlb: (o: {
-        address: string;
-        baseImage: string;
-        sourceDir: string;
-        outputDir: string;
-      }) => Promise<string>;
-    };
-    const sourceDir = await env.context('src', { 'a.txt': 'aaa', 'b.txt': 'bb' });
-    const outputDir = join(dir, 'llb-out');
-    const ref = await buildWithLlb({
-      address: env.daemon.address,
-      baseImage: env.busybox.ref,
-      sourceDir,
-      outputDir,
+    after(async () => {
+      await env?.dispose();
+      if (dir) await rm(dir, { recursive: true, force: true });
     });
-    assert.match(ref, /^[a-z0-9]{25}$/);
-    assert.equal(await readFile(join(outputDir, 'listing.txt'), 'utf8'), 'a.txt\nb.txt\n');
-    assert.match(await readFile(join(outputDir, 'sizes.txt'), 'utf8'), /3 \/src\/a.txt\n\s*2 \/src\/b.txt/);
+
+    it('example 1 builds a Dockerfile and pushes the image to the registry', async () => {
+      const { buildAndPush } = (await loadExample('build-and-push', dir)) as {
+        buildAndPush: (o: {
+          address: string;
+          contextDir: string;
+          imageName: string;
+          insecure?: boolean;
+        }) => Promise<string>;
+      };
+      const contextDir = await env.context('app', {
+        Dockerfile: `FROM ${env.busybox.ref}\nARG GREETING\nCOPY app.txt /app.txt\nRUN echo "$GREETING" > /greeting\n`,
+        'app.txt': 'app\n',
+      });
+      const imageName = `${env.registry.host}/team/app:1.0`;
+      const digest = await buildAndPush({
+        address: env.daemon.address,
+        contextDir,
+        imageName,
+        insecure: true,
+      });
+      assert.match(digest, /^sha256:[a-f0-9]{64}$/);
+      const manifest = await run('skopeo', [
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${imageName}`,
+      ]);
+      assert.equal(`sha256:${createHash('sha256').update(manifest.stdout).digest('hex')}`, digest);
+      const layers = (JSON.parse(manifest.stdout) as { layers: unknown[] }).layers;
+      assert.ok(layers.length >= 3, 'base layer + COPY + RUN');
+    });
+
+    it('example 2 builds an LLB graph with a local source into a directory', async () => {
+      const { buildWithLlb } = (await loadExample('llb-build', dir)) as {
+        buildWithLlb: (o: {
+          address: string;
+          baseImage: string;
+          sourceDir: string;
+          outputDir: string;
+        }) => Promise<string>;
+      };
+      const sourceDir = await env.context('src', { 'a.txt': 'aaa', 'b.txt': 'bb' });
+      const outputDir = join(dir, 'llb-out');
+      const ref = await buildWithLlb({
+        address: env.daemon.address,
+        baseImage: env.busybox.ref,
+        sourceDir,
+        outputDir,
+      });
+      assert.match(ref, /^[a-z0-9]{25}$/);
+      assert.equal(await readFile(join(outputDir, 'listing.txt'), 'utf8'), 'a.txt\nb.txt\n');
+      assert.match(await readFile(join(outputDir, 'sizes.txt'), 'utf8'), /3 \/src\/a.txt\n\s*2 \/src\/b.txt/);
+    });
   });
-});
+}

@@ -27,8 +27,14 @@ import {
   type StatusResponse,
   type UsageRecord,
 } from '../proto/gen/moby/buildkit/v1/control_pb.js';
-import type { BuildController, BuildHistory, BuildRequest, JobRegistry } from '../solver/index.js';
-import { toServiceError } from './grpc-status.js';
+import type {
+  BuildController,
+  BuildHistory,
+  BuildRequest,
+  JobRegistry,
+  ProgressEvent,
+} from '../solver/index.js';
+import { failStream, toServiceError } from './grpc-status.js';
 import { historyHandlers } from './history-service.js';
 import { toStatusResponse } from './status-encoding.js';
 import { toWorkerRecord, type WorkerInfo } from './worker-info.js';
@@ -76,6 +82,12 @@ export interface ControlServiceDeps {
 
 /** Status calls may arrive before Solve registers the job; the reference waits 6 s. */
 const statusWaitMs = 6000;
+/** Events per StatusResponse when a finished build is replayed. */
+const replayBatch = 512;
+
+function* replayBatches(events: readonly ProgressEvent[]): Generator<ProgressEvent[]> {
+  for (let i = 0; i < events.length; i += replayBatch) yield events.slice(i, i + replayBatch);
+}
 
 function toUsageRecord(entry: UsageEntry): UsageRecord {
   return create(UsageRecordSchema, {
@@ -144,13 +156,21 @@ export function controlService(deps: ControlServiceDeps): UntypedServiceImplemen
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort());
     void (async () => {
-      const job = await deps.jobs.get(call.request.Ref, { timeoutMs: statusWaitMs, signal: abort.signal });
-      for await (const batch of job.progress.read(abort.signal)) {
+      const ref = call.request.Ref;
+      // A finished build replays from history (`buildctl debug logs`); otherwise it is running or
+      // about to be registered.
+      const finished = deps.jobs.find(ref) ? undefined : deps.history.progress(ref);
+      const batches = finished
+        ? replayBatches(finished)
+        : (await deps.jobs.get(ref, { timeoutMs: statusWaitMs, signal: abort.signal })).progress.read(
+            abort.signal,
+          );
+      for await (const batch of batches) {
         if (!call.write(toStatusResponse(batch))) await new Promise((r) => call.once('drain', r));
       }
       call.end();
     })().catch((err: unknown) => {
-      if (!abort.signal.aborted) call.destroy(toServiceError(err));
+      if (!abort.signal.aborted) failStream(call, toServiceError(err));
     });
   };
 
@@ -183,7 +203,7 @@ export function controlService(deps: ControlServiceDeps): UntypedServiceImplemen
     void (async () => {
       for await (const entry of deps.diskUsage.prune(options, abort.signal)) call.write(toUsageRecord(entry));
       call.end();
-    })().catch((err: unknown) => call.destroy(toServiceError(err)));
+    })().catch((err: unknown) => failStream(call, toServiceError(err)));
   };
 
   return {

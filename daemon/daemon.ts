@@ -51,7 +51,7 @@ import { insightService } from './insight-service.js';
 import { startDebugServer } from './debug-server.js';
 import { InsightWeb } from './insight-web/index.js';
 import { Metrics } from './metrics.js';
-import { ClientReportedError, toServiceError } from './grpc-status.js';
+import { ClientReportedError, failStream, toServiceError } from './grpc-status.js';
 import { RootLock } from './root-lock.js';
 import { ApiServer } from './server.js';
 import { kilnVersion } from './version.js';
@@ -296,7 +296,7 @@ export async function startDaemon(
       cacheMounts,
       records,
       inUse: () => scheduler.snapshotsInUse(),
-      extra: internalStorage({ root, content }),
+      extra: internalStorage({ content }),
       logger: logger.child({ component: 'storage' }),
     });
     if (config.worker.gc) {
@@ -355,7 +355,7 @@ export async function startDaemon(
         history,
         sessions: {
           accept: (call) => {
-            sessions.accept(call).catch((err: unknown) => call.destroy(toServiceError(err)));
+            sessions.accept(call).catch((err: unknown) => failStream(call, toServiceError(err)));
           },
         },
       }),

@@ -1,5 +1,5 @@
-import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { toServiceError } from './grpc-status.js';
+import type { ServiceDefinition, ServiceError, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { failStream, toServiceError } from './grpc-status.js';
 
 /**
  * A service whose implementation is still being built: the daemon listens at once and calls wait
@@ -14,10 +14,13 @@ export function deferredService(
   implementation.catch(() => {});
   const handlers: UntypedServiceImplementation = {};
   for (const method of Object.keys(definition)) {
-    handlers[method] = ((call: { destroy?: (e: Error) => void }, callback?: (e: Error) => void) => {
+    handlers[method] = ((
+      call: { emit(event: 'error', e: ServiceError): boolean },
+      callback?: (e: Error) => void,
+    ) => {
       implementation.then(
         (impl) => (impl[method] as (...args: unknown[]) => void)(call, callback),
-        (err: unknown) => (callback ? callback(toServiceError(err)) : call.destroy?.(toServiceError(err))),
+        (err: unknown) => (callback ? callback(toServiceError(err)) : failStream(call, toServiceError(err))),
       );
     }) as UntypedServiceImplementation[string];
   }

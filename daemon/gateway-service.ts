@@ -1,5 +1,11 @@
 import { create } from '@bufbuild/protobuf';
-import type { handleUnaryCall, Metadata, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type {
+  handleUnaryCall,
+  Metadata,
+  ServerUnaryCall,
+  ServiceError,
+  UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import {
   EvaluateResponseSchema,
   InputsResponseSchema,
@@ -24,7 +30,7 @@ import {
 import { StatSchema } from '../proto/gen/fsutil/types/stat_pb.js';
 import { fromPbResult, gatewayCaps } from '../frontend/gateway/index.js';
 import type { BuildController, FileStat, GatewayRef, GatewayResult, JobGateway } from '../solver/index.js';
-import { ClientReportedError, toServiceError, unimplemented } from './grpc-status.js';
+import { ClientReportedError, failStream, toServiceError, unimplemented } from './grpc-status.js';
 import { toWorkerRecord, type WorkerInfo } from './worker-info.js';
 
 export interface GatewayServiceDeps {
@@ -196,7 +202,7 @@ export function gatewayService(deps: GatewayServiceDeps): UntypedServiceImplemen
     >,
     releaseContainer: ((_call, callback) =>
       callback(unimplemented('LLBBridge.ReleaseContainer'))) as handleUnaryCall<unknown, unknown>,
-    execProcess: ((call: { destroy(err: Error): void }) =>
-      call.destroy(unimplemented('LLBBridge.ExecProcess'))) as never,
+    execProcess: ((call: { emit(event: 'error', err: ServiceError): boolean }) =>
+      failStream(call, unimplemented('LLBBridge.ExecProcess'))) as never,
   };
 }

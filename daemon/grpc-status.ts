@@ -92,3 +92,14 @@ function withoutCodePrefix(code: number, message: string): string {
   while (text.startsWith(`${goName}: `)) text = text.slice(goName.length + 2);
   return text;
 }
+
+/**
+ * Ends a streaming call with `err` as its status. Not `call.destroy(err)`: grpc-js then never
+ * sends a status, and the client waits for one forever.
+ */
+export function failStream(
+  call: { emit(event: 'error', err: ServiceError): boolean },
+  error: ServiceError,
+): void {
+  call.emit('error', error);
+}

@@ -1,14 +1,13 @@
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ContentStore } from '../content/index.js';
 import type { StorageRecord } from '../solver/index.js';
 
 /**
- * What kiln keeps besides cached results, so `du` counts every byte: blobs in the content store
- * (pulled and exported layers, manifests; freeable, they are refetched or recomputed when needed)
- * and the metadata database.
+ * What kiln keeps besides cached results: blobs in the content store (pulled and exported layers,
+ * manifests; freeable, they are refetched or recomputed when needed). The metadata database is
+ * not a record, as BuildKit lists none for its own: scripts expect `du` to be empty after
+ * `prune --all`.
  */
-export function internalStorage(options: { root: string; content: ContentStore }) {
+export function internalStorage(options: { content: ContentStore }) {
   const record = (id: string, size: number, description: string): StorageRecord => ({
     id,
     mutable: false,
@@ -24,14 +23,7 @@ export function internalStorage(options: { root: string; content: ContentStore }
   return {
     async records(): Promise<StorageRecord[]> {
       const { size } = await options.content.usage();
-      let db = 0;
-      for (const file of ['kiln.db', 'kiln.db-wal', 'kiln.db-shm']) {
-        db += (await stat(join(options.root, file)).catch(() => ({ size: 0 }))).size;
-      }
-      return [
-        ...(size > 0 ? [record('content', size, 'content store blobs')] : []),
-        { ...record('metadata', db, 'metadata database'), inUse: true },
-      ];
+      return size > 0 ? [record('content', size, 'content store blobs')] : [];
     },
     async remove(r: StorageRecord): Promise<boolean> {
       if (r.id !== 'content') return false;

@@ -27,8 +27,12 @@ export interface Endpoint {
   /** `http://127.0.0.1:5000/v2`, `https://mirror.example/path/v2`. */
   readonly base: string;
   readonly mirror: boolean;
-  /** Set for `insecure` or `ca` hosts; undefined means Node's default. */
-  readonly dispatcher?: Dispatcher;
+  /**
+   * Set for `insecure` or `ca` hosts (undefined means Node's default). A function, so the agent
+   * is only made when a request goes this way: an `http` + `insecure` host is mostly reached
+   * over http, and undici costs a cold build about 50 ms to load and 20 MB to keep.
+   */
+  readonly dispatcher?: () => Promise<Dispatcher>;
 }
 
 export function isLocalhost(host: string): boolean {
@@ -38,7 +42,8 @@ export function isLocalhost(host: string): boolean {
 
 /**
  * Turns per-host settings into endpoints, and owns the undici agents made for `insecure` and `ca`
- * hosts (one per host, reused; `close()` releases them). CA files are read on first use.
+ * hosts (one per host, made on its first request, reused; `close()` releases them). CA files are
+ * read whenever endpoints are listed, so a bad path fails there, with the host named.
  */
 export class HostResolver {
   readonly #hosts: RegistryHosts;
@@ -84,38 +89,32 @@ export class HostResolver {
     const out: Endpoint[] = [];
     if (http) out.push({ host, base: `http://${hostPath}/v2`, mirror });
     if (s?.insecure || !http) {
-      const dispatcher = s?.insecure || (s?.ca && s.ca.length > 0) ? await this.#agent(host, s) : undefined;
-      out.push({ host, base: `https://${hostPath}/v2`, mirror, ...(dispatcher ? { dispatcher } : {}) });
+      const custom = s !== undefined && (s.insecure || (s.ca !== undefined && s.ca.length > 0));
+      const agent = custom ? this.#agent(host, s, await readCas(host, s.ca ?? [])) : undefined;
+      out.push({ host, base: `https://${hostPath}/v2`, mirror, ...(agent ? { dispatcher: agent } : {}) });
     }
     return out;
   }
 
-  #agent(host: string, s: HostSettings): Promise<Agent> {
-    let agent = this.#agents.get(host);
-    if (!agent) {
-      agent = (async () => {
-        const ca: string[] = [];
-        for (const file of s.ca ?? []) {
-          try {
-            ca.push(await readFile(file, 'utf8'));
-          } catch (error) {
-            throw new RegistryConfigError({ host, detail: `cannot read CA file ${file}`, cause: error });
-          }
-        }
-        // Loaded on first use: the package weighs about 20 MB of a daemon's memory, and most
-        // daemons never talk to an insecure or private-CA registry.
-        const { Agent } = await import('undici');
-        return new Agent({
-          connect: {
-            rejectUnauthorized: !s.insecure,
-            ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
-          },
-        });
-      })();
-      agent.catch(() => this.#agents.delete(host));
-      this.#agents.set(host, agent);
-    }
-    return agent;
+  /** The agent for `host`, made on the first call. */
+  #agent(host: string, s: HostSettings, ca: readonly string[]): () => Promise<Agent> {
+    return () => {
+      let agent = this.#agents.get(host);
+      if (!agent) {
+        agent = import('undici').then(
+          ({ Agent }) =>
+            new Agent({
+              connect: {
+                rejectUnauthorized: !s.insecure,
+                ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
+              },
+            }),
+        );
+        agent.catch(() => this.#agents.delete(host));
+        this.#agents.set(host, agent);
+      }
+      return agent;
+    };
   }
 
   /** Closes the agents made for insecure and CA hosts. */
@@ -124,4 +123,16 @@ export class HostResolver {
     this.#agents.clear();
     await Promise.all(agents.map(async (a) => (await a.catch(() => undefined))?.close()));
   }
+}
+
+async function readCas(host: string, files: readonly string[]): Promise<string[]> {
+  const ca: string[] = [];
+  for (const file of files) {
+    try {
+      ca.push(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw new RegistryConfigError({ host, detail: `cannot read CA file ${file}`, cause: error });
+    }
+  }
+  return ca;
 }

@@ -97,18 +97,13 @@ export class Transport {
     let scopes = [...req.scopes];
     // Once to learn a challenge, once more when a fresh token is refused (revoked, expired early).
     let reauthorizations = 0;
+    const dispatcher = await endpoint.dispatcher?.();
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const authorization = await this.#auth.header(
-        endpoint.host,
-        scopes,
-        req.ctx,
-        signal,
-        endpoint.dispatcher,
-      );
+      const authorization = await this.#auth.header(endpoint.host, scopes, req.ctx, signal, dispatcher);
       let res: RegistryResponse;
       try {
-        res = await this.#once(req, authorization);
+        res = await this.#once(req, authorization, dispatcher);
       } catch (error) {
         signal?.throwIfAborted();
         if (req.retry === false || attempt >= this.#retry.attempts || hostUnknown(error)) {
@@ -143,13 +138,17 @@ export class Transport {
     }
   }
 
-  async #once(req: RegistryRequest, authorization: string | undefined): Promise<RegistryResponse> {
+  async #once(
+    req: RegistryRequest,
+    authorization: string | undefined,
+    dispatcher: Dispatcher | undefined,
+  ): Promise<RegistryResponse> {
     const controller = new AbortController();
     const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
     const headers: Record<string, string> = { 'User-Agent': 'kiln', ...req.headers };
     if (authorization) headers.Authorization = authorization;
     const init: FetchInit = { method: req.method, headers, signal, redirect: 'follow' };
-    if (req.endpoint.dispatcher) init.dispatcher = req.endpoint.dispatcher;
+    if (dispatcher) init.dispatcher = dispatcher;
     if (typeof req.body === 'function') {
       // As an async iterable, not a web stream: Readable.toWeb copies every chunk it passes on.
       init.body = req.body() as unknown as FetchInit['body'];

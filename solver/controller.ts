@@ -204,6 +204,7 @@ export class BuildController {
           ...(failure ? { error: errorSummary(failure) } : {}),
         },
         stepsWithFacets(scheduler, job),
+        job.progress.events(),
       );
       signal.removeEventListener('abort', onAbort);
       job.cancel();

@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { deserialize, serialize } from 'node:v8';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ExporterRequest } from './job.js';
 import type { ProgressEvent } from './progress.js';
 import type { OpFacets } from './op-facets.js';
@@ -71,7 +73,8 @@ export class BuildHistory {
     this.#db.exec(`CREATE TABLE IF NOT EXISTS solver_history (
       ref TEXT PRIMARY KEY, created_at INTEGER NOT NULL, pinned INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL
     );
-    CREATE TABLE IF NOT EXISTS solver_history_steps (ref TEXT PRIMARY KEY, steps TEXT NOT NULL);`);
+    CREATE TABLE IF NOT EXISTS solver_history_steps (ref TEXT PRIMARY KEY, steps TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS solver_history_progress (ref TEXT PRIMARY KEY, events BLOB NOT NULL);`);
   }
 
   started(record: BuildRecord): void {
@@ -79,7 +82,15 @@ export class BuildHistory {
     this.#emit({ type: 'started', record });
   }
 
-  completed(record: BuildRecord, steps: readonly HistoryStep[] = []): void {
+  /**
+   * Records a finished build: its record, its steps and its progress events (what `Control.Status`
+   * replays for it later, as `buildctl debug logs` asks; the job's own bound on log bytes holds).
+   */
+  completed(
+    record: BuildRecord,
+    steps: readonly HistoryStep[] = [],
+    progress: readonly ProgressEvent[] = [],
+  ): void {
     this.#active.delete(record.ref);
     this.#db
       .prepare('INSERT OR REPLACE INTO solver_history (ref, created_at, pinned, record) VALUES (?, ?, ?, ?)')
@@ -87,6 +98,9 @@ export class BuildHistory {
     this.#db
       .prepare('INSERT OR REPLACE INTO solver_history_steps (ref, steps) VALUES (?, ?)')
       .run(record.ref, JSON.stringify(steps));
+    this.#db
+      .prepare('INSERT OR REPLACE INTO solver_history_progress (ref, events) VALUES (?, ?)')
+      .run(record.ref, deflateRawSync(serialize(progress), { level: 1 }));
     this.#emit({ type: 'complete', record });
     this.#trim();
   }
@@ -111,6 +125,14 @@ export class BuildHistory {
     return row ? (JSON.parse(row.steps) as HistoryStep[]) : [];
   }
 
+  /** The progress events of a completed build, in order; undefined when there is no such record. */
+  progress(ref: string): ProgressEvent[] | undefined {
+    const row = this.#db
+      .prepare<[string], { events: Buffer }>('SELECT events FROM solver_history_progress WHERE ref = ?')
+      .get(ref);
+    return row ? (deserialize(inflateRawSync(row.events)) as ProgressEvent[]) : undefined;
+  }
+
   pin(ref: string, pinned: boolean): void {
     const record = this.list({ ref })[0];
     if (!record) throw notFound(ref);
@@ -122,8 +144,7 @@ export class BuildHistory {
   delete(ref: string): void {
     const record = this.list({ ref })[0];
     if (!record || this.#active.has(ref)) throw notFound(ref);
-    this.#db.prepare('DELETE FROM solver_history WHERE ref = ?').run(ref);
-    this.#db.prepare('DELETE FROM solver_history_steps WHERE ref = ?').run(ref);
+    this.#forget(ref);
     this.#emit({ type: 'deleted', record });
   }
 
@@ -146,10 +167,15 @@ export class BuildHistory {
     rows.forEach((row, i) => {
       // As BuildKit: a record goes only when it is both past the count and past the age.
       if (row.pinned || i < this.#maxEntries || row.created_at >= cutoff) return;
-      this.#db.prepare('DELETE FROM solver_history WHERE ref = ?').run(row.ref);
-      this.#db.prepare('DELETE FROM solver_history_steps WHERE ref = ?').run(row.ref);
+      this.#forget(row.ref);
       this.#emit({ type: 'deleted', record: revive(row.record) });
     });
+  }
+
+  #forget(ref: string): void {
+    for (const table of ['solver_history', 'solver_history_steps', 'solver_history_progress']) {
+      this.#db.prepare(`DELETE FROM ${table} WHERE ref = ?`).run(ref);
+    }
   }
 }
 

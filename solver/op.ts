@@ -106,6 +106,11 @@ export interface SolverOp {
   readonly outputs: number;
   /** The `RecordType` shown by `buildctl du` for results of this op. */
   readonly recordType: string;
+  /**
+   * Its `cacheMap` is the op's whole work (a local source's transfer), so a cache hit is shown
+   * DONE rather than CACHED, as BuildKit shows a context that was sent again.
+   */
+  readonly workInCacheMap?: boolean;
   cacheMap(ctx: OpContext): Promise<CacheMap>;
   exec(ctx: OpContext, inputs: readonly ResultRef[]): Promise<readonly ResultRef[]>;
 }

@@ -277,7 +277,12 @@ export class Scheduler {
         : (this.#lookup(keys) ?? (await this.#remoteLookup(keys, state.job, signal, view)));
       if (hit) {
         const outcome = { keys, refs: hit };
-        vertex.transition({ kind: 'cached', ...(started ? { started } : {}), at: new Date(), outcome });
+        const at = new Date();
+        vertex.transition(
+          op.workInCacheMap
+            ? { kind: 'done', started: started ?? at, completed: at, outcome }
+            : { kind: 'cached', ...(started ? { started } : {}), at, outcome },
+        );
         if (vertexChannel.hasSubscribers) vertexChannel.publish({ state: 'cached' } satisfies VertexEvent);
         return outcome;
       }

@@ -26,7 +26,9 @@ describe('kilnctl over tcp:// with mutual TLS', { skip }, () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kilnctl-tls-'));
     pki = await makeTestPki(dir);
-    daemon = await startTestDaemon({ tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca } });
+    daemon = await startTestDaemon('buildkitd', {
+      tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
+    });
   });
   after(async () => {
     await daemon?.stop();

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { daemonSkipReason, startTestDaemon, type TestDaemon } from '../testing/daemon.js';
+import { testDaemons, startTestDaemon, type TestDaemon } from '../testing/daemon.js';
 import {
   BuilderFileError,
   NoNodeAvailableError,
@@ -170,66 +170,68 @@ servername = "kilnd"
   });
 });
 
-describe('routeBuild against real daemons', { skip: daemonSkipReason() }, () => {
-  let daemon: TestDaemon;
-  let dir: string;
-  before(async () => {
-    daemon = await startTestDaemon();
-    dir = await mkdtemp(join(tmpdir(), 'kiln-route-'));
-  });
-  after(async () => {
-    await daemon?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+for (const { kind, skip } of testDaemons()) {
+  describe(`routeBuild against ${kind}`, { skip }, () => {
+    let daemon: TestDaemon;
+    let dir: string;
+    before(async () => {
+      daemon = await startTestDaemon(kind);
+      dir = await mkdtemp(join(tmpdir(), 'kiln-route-'));
+    });
+    after(async () => {
+      await daemon?.stop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
 
-  it('skips a node that is not there and learns native platforms from ListWorkers', async () => {
-    const gone = `unix://${join(dir, 'gone.sock')}`;
-    const builder = await builderFromAddresses([gone, daemon.address]);
-    const request = routeRequest({ frontendOpts: { platform: 'linux/amd64' }, locals: {}, cwd: '/' });
-    const d = await routeBuild(builder, request, { timeoutMs: 5000 });
-    assert.equal(d.node.address, daemon.address);
-    assert.equal(d.reason, 'platform');
-    const [down, up] = d.statuses;
-    assert.equal(down!.state, 'unreachable');
-    assert.ok(down!.reason);
-    assert.equal(up!.state, 'serving');
-    assert.deepEqual(up!.native, [{ os: 'linux', architecture: 'amd64' }]);
-  });
+    it('skips a node that is not there and learns native platforms from ListWorkers', async () => {
+      const gone = `unix://${join(dir, 'gone.sock')}`;
+      const builder = await builderFromAddresses([gone, daemon.address]);
+      const request = routeRequest({ frontendOpts: { platform: 'linux/amd64' }, locals: {}, cwd: '/' });
+      const d = await routeBuild(builder, request, { timeoutMs: 5000 });
+      assert.equal(d.node.address, daemon.address);
+      assert.equal(d.reason, 'platform');
+      const [down, up] = d.statuses;
+      assert.equal(down!.state, 'unreachable');
+      assert.ok(down!.reason);
+      assert.equal(up!.state, 'serving');
+      assert.deepEqual(up!.native, [{ os: 'linux', architecture: 'amd64' }]);
+    });
 
-  it('keeps the default platform of a first node that is not serving', async () => {
-    const builder = {
-      nodes: [
-        {
-          name: 'arm-node',
-          address: `unix://${join(dir, 'leaving.sock')}`,
-          platforms: [{ os: 'linux', architecture: 'arm64' }],
-        },
-        { name: 'amd-node', address: daemon.address },
-      ],
-    };
-    const request = routeRequest({ frontendOpts: {}, locals: {}, cwd: '/' });
-    const d = await routeBuild(builder, request, { timeoutMs: 5000 });
-    assert.equal(d.node.name, 'amd-node');
-    assert.deepEqual(d.platform, { os: 'linux', architecture: 'arm64' }, 'not the serving node’s amd64');
-    assert.equal(d.emulated, true);
-  });
+    it('keeps the default platform of a first node that is not serving', async () => {
+      const builder = {
+        nodes: [
+          {
+            name: 'arm-node',
+            address: `unix://${join(dir, 'leaving.sock')}`,
+            platforms: [{ os: 'linux', architecture: 'arm64' }],
+          },
+          { name: 'amd-node', address: daemon.address },
+        ],
+      };
+      const request = routeRequest({ frontendOpts: {}, locals: {}, cwd: '/' });
+      const d = await routeBuild(builder, request, { timeoutMs: 5000 });
+      assert.equal(d.node.name, 'amd-node');
+      assert.deepEqual(d.platform, { os: 'linux', architecture: 'arm64' }, 'not the serving node’s amd64');
+      assert.equal(d.emulated, true);
+    });
 
-  it('hashes a build no node runs natively, and fails with every node’s reason when none serves', async () => {
-    const builder = await builderFromAddresses([daemon.address, `unix://${join(dir, 'other.sock')}`]);
-    const request = routeRequest({ frontendOpts: { platform: 'linux/s390x' }, locals: {}, cwd: '/' });
-    const d = await routeBuild(builder, request, { timeoutMs: 5000 });
-    assert.equal(d.reason, 'affinity');
-    assert.equal(d.node.address, daemon.address);
-    const dead = await builderFromAddresses([
-      `unix://${join(dir, 'a.sock')}`,
-      `unix://${join(dir, 'b.sock')}`,
-    ]);
-    await assert.rejects(routeBuild(dead, request, { timeoutMs: 2000 }), (err: unknown) => {
-      assert.ok(err instanceof NoNodeAvailableError);
-      assert.equal(err.kind, 'unavailable');
-      assert.equal(err.nodes.length, 2);
-      assert.match(err.message, /a\.sock\) is unreachable/);
-      return true;
+    it('hashes a build no node runs natively, and fails with every node’s reason when none serves', async () => {
+      const builder = await builderFromAddresses([daemon.address, `unix://${join(dir, 'other.sock')}`]);
+      const request = routeRequest({ frontendOpts: { platform: 'linux/s390x' }, locals: {}, cwd: '/' });
+      const d = await routeBuild(builder, request, { timeoutMs: 5000 });
+      assert.equal(d.reason, 'affinity');
+      assert.equal(d.node.address, daemon.address);
+      const dead = await builderFromAddresses([
+        `unix://${join(dir, 'a.sock')}`,
+        `unix://${join(dir, 'b.sock')}`,
+      ]);
+      await assert.rejects(routeBuild(dead, request, { timeoutMs: 2000 }), (err: unknown) => {
+        assert.ok(err instanceof NoNodeAvailableError);
+        assert.equal(err.kind, 'unavailable');
+        assert.equal(err.nodes.length, 2);
+        assert.match(err.message, /a\.sock\) is unreachable/);
+        return true;
+      });
     });
   });
-});
+}

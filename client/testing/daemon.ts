@@ -8,29 +8,39 @@ import { freePort } from '../../test/fixtures/free-port.js';
 import { startKilnd } from '../../test/fixtures/kilnd.js';
 
 /**
- * The daemon the client suites run against: a real buildkitd v0.11.6 by default
- * (`BUILDKITD=/path`, default /tmp/bk/buildkitd), or kilnd when `KILNCTL_TEST_DAEMON=kilnd`
- * (the integrator's switch). Test-only; not exported from client/index.ts.
+ * A daemon the client suites run against. Test-only; not exported from client/index.ts.
  */
 export interface TestDaemon {
-  readonly kind: 'buildkitd' | 'kilnd';
+  readonly kind: TestDaemonKind;
   readonly address: string;
   /** Stops the daemon and removes its state. Idempotent. */
   stop(): Promise<void>;
   logs(): string;
 }
 
+export type TestDaemonKind = 'kilnd' | 'buildkitd';
+
 export function buildkitdPath(): string | undefined {
   return [process.env['BUILDKITD'], '/tmp/bk/buildkitd'].find((p): p is string => !!p && existsSync(p));
 }
 
-/** Why the daemon suites are skipped on this machine, or false when they can run. */
-export function daemonSkipReason(): string | false {
-  if (process.env['KILNCTL_TEST_DAEMON'] === 'kilnd') return false;
-  if (process.getuid?.() !== 0) return 'buildkitd needs root';
-  return buildkitdPath()
-    ? false
-    : 'no buildkitd at /tmp/bk/buildkitd (set BUILDKITD, or KILNCTL_TEST_DAEMON=kilnd)';
+/**
+ * The daemons every client suite runs against in one test run, each with why it is skipped on
+ * this machine (or false): kilnd always, and a real buildkitd v0.11.6 (`BUILDKITD=/path`, default
+ * /tmp/bk/buildkitd) when one is there, so the same assertions hold for both.
+ * `KILNCTL_TEST_DAEMON=kilnd|buildkitd` narrows the run to one.
+ */
+export function testDaemons(): Array<{ kind: TestDaemonKind; skip: string | false }> {
+  const only = process.env['KILNCTL_TEST_DAEMON'];
+  const root = process.getuid?.() === 0 ? false : 'runc and buildkitd need root';
+  const daemons: Array<{ kind: TestDaemonKind; skip: string | false }> = [
+    { kind: 'kilnd', skip: root },
+    {
+      kind: 'buildkitd',
+      skip: root || (buildkitdPath() ? false : 'no buildkitd at /tmp/bk/buildkitd (set BUILDKITD)'),
+    },
+  ];
+  return daemons.filter((d) => !only || d.kind === only);
 }
 
 async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -46,9 +56,23 @@ export interface TestDaemonTls {
   readonly ca: string;
 }
 
-export async function startTestDaemon(options: { tls?: TestDaemonTls } = {}): Promise<TestDaemon> {
-  if (process.env['KILNCTL_TEST_DAEMON'] === 'kilnd' && !options.tls) {
+export async function startTestDaemon(
+  kind: TestDaemonKind,
+  options: { tls?: TestDaemonTls } = {},
+): Promise<TestDaemon> {
+  if (kind === 'kilnd') {
+    if (options.tls) throw new Error('startTestDaemon: TLS is only set up for buildkitd');
     const kilnd = await startKilnd();
+    // The socket answers before the daemon is ready (calls wait for it), but health says
+    // NOT_SERVING until then, and a builder file's router skips such a node.
+    const deadline = Date.now() + 20_000;
+    while (!kilnd.logs().includes('kilnd ready')) {
+      if (kilnd.child.exitCode !== null || Date.now() > deadline) {
+        await kilnd.dispose();
+        throw new Error(`kilnd did not get ready:\n${kilnd.logs()}`);
+      }
+      await sleep(20);
+    }
     return { kind: 'kilnd', address: kilnd.address, stop: () => kilnd.dispose(), logs: () => kilnd.logs() };
   }
   const binary = buildkitdPath();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pushBusyboxIndex, type PushedBusybox } from '../../test/fixtures/busybox-image.js';
 import { startRegistry, type TestRegistry } from '../../test/fixtures/registry.js';
-import { startTestDaemon, type TestDaemon } from './daemon.js';
+import { startTestDaemon, type TestDaemon, type TestDaemonKind } from './daemon.js';
 
 /** A daemon, a registry holding the multi-arch busybox image, and a scratch directory. */
 export interface TestEnvironment {
@@ -16,13 +16,13 @@ export interface TestEnvironment {
   dispose(): Promise<void>;
 }
 
-export async function startEnvironment(): Promise<TestEnvironment> {
+export async function startEnvironment(kind: TestDaemonKind): Promise<TestEnvironment> {
   const dir = await mkdtemp(join(tmpdir(), 'kilnctl-test-'));
   const registry = await startRegistry({ auth: 'none' });
   let daemon: TestDaemon | undefined;
   try {
     const busybox = await pushBusyboxIndex(registry);
-    daemon = await startTestDaemon();
+    daemon = await startTestDaemon(kind);
     const d = daemon;
     return {
       daemon: d,

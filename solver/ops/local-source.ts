@@ -37,6 +37,7 @@ function jsonList(value: string | undefined, attr: string): string[] | undefined
 export class LocalSourceOp implements SolverOp {
   readonly outputs = 1;
   readonly recordType = 'source.local';
+  readonly workInCacheMap = true;
   readonly #name: string;
   readonly #attrs: Readonly<Record<string, string>>;
   #result: string | undefined;

@@ -52,9 +52,19 @@ describe('kilnd process', () => {
   it('answers Info with its version and an empty DiskUsage', async () => {
     const info = await client.info();
     assert.match(info.buildkitVersion?.version ?? '', /^v\d+\.\d+\.\d+/);
-    const du = await client.diskUsage();
-    // Nothing built yet: only kiln's own bookkeeping (content store, database) is listed.
-    assert.deepEqual([...new Set(du.record.map((r) => r.RecordType))], ['internal']);
+    // Nothing built yet: nothing is listed (kiln's own database is not a record, as in buildkitd).
+    assert.deepEqual((await client.diskUsage()).record, []);
+  });
+
+  it('ends the status of an unknown build with NotFound after the reference 6 s wait', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      (async () => {
+        for await (const _ of client.status('nosuchbuild')) assert.fail('no status for an unknown build');
+      })(),
+      { code: 5, details: 'no such job nosuchbuild' },
+    );
+    assert.ok(Date.now() - started < 15_000);
   });
 
   it('answers NotFound for history of an unknown build', async () => {

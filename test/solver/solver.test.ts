@@ -164,6 +164,13 @@ describe('solver through a real buildctl', { skip }, () => {
       assert.equal(record.numCachedSteps, 1);
       assert.equal(record.numCompletedSteps, 2);
       assert.ok(record.CompletedAt);
+      // Control.Status replays a finished build from the history (what `buildctl debug logs` reads).
+      const replayed = [];
+      for await (const status of client.status(ref)) replayed.push(status);
+      const vertexes = replayed.flatMap((s) => s.vertexes);
+      assert.ok(vertexes.some((v) => v.name === `/bin/sh -c echo history ${marker}` && v.completed));
+      const logs = Buffer.concat(replayed.flatMap((s) => s.logs.map((l) => l.msg))).toString();
+      assert.match(logs, new RegExp(`history ${marker}`));
       await client.updateBuildHistory({ Ref: ref, Pinned: true });
       await client.updateBuildHistory({ Ref: ref, Delete: true });
       const after = [];
