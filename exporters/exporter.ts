@@ -3,7 +3,14 @@ import type { ContentStore } from '../content/index.js';
 import { hostPlatform, type Platform } from '../oci/index.js';
 import type { SessionManager } from '../session/index.js';
 import type { LocalSnapshotter } from '../snapshotter/index.js';
-import type { BuildResult, ExporterRequest, ExportRunner, Job, SnapshotAccess } from '../solver/index.js';
+import type {
+  BuildResult,
+  BuildSources,
+  ExporterRequest,
+  ExportRunner,
+  Job,
+  SnapshotAccess,
+} from '../solver/index.js';
 import { exportArchive } from './archive-exporter.js';
 import { resultFrontend, type ExportServices, type RegistrySource } from './context.js';
 import { UnsupportedExporterError } from './errors.js';
@@ -65,8 +72,9 @@ export class Exporters implements ExportRunner {
   async export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
     const response = await this.#export(request, result, job);
     const { frontend, frontendAttrs } = resultFrontend(job, result);
-    const platforms = result.refs ? [...result.refs.keys()] : undefined;
-    return { ...buildInfoResponse(buildInfo(frontend, frontendAttrs), platforms), ...response };
+    const info = (sources: BuildSources | undefined): string | undefined =>
+      buildInfo(frontend, frontendAttrs, sources);
+    return { ...buildInfoResponse(info, result), ...response };
   }
 
   #export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {

@@ -132,6 +132,7 @@ export class ImageWriter {
           provenance.request,
           { ...provenance.build, finishedOn: new Date() },
           { names: options.names, platform: entry.platform, digest: committed.descriptor.digest },
+          request.result.sources.get(platforms.multi ? entry.id : ''),
         );
         attestations.push(await this.#attestation(request, statement, committed.descriptor.digest));
       }

@@ -6,6 +6,7 @@ import {
   type Digest,
   type Platform,
 } from '../oci/index.js';
+import type { BuildSources } from '../solver/index.js';
 import { ExporterRequestError } from './errors.js';
 import { goTime } from './go-json.js';
 
@@ -105,13 +106,15 @@ const hostSpecific = new Set(['cgroup-parent', 'image-resolve-mode', 'platform',
 
 /**
  * An in-toto statement carrying a SLSA v0.2 provenance predicate for one platform's manifest,
- * shaped as BuildKit v0.11 writes it. Materials are not recorded (kiln's solver does not report
- * its sources to exporters yet), so `completeness.materials` is false and `buildConfig` absent.
+ * shaped as BuildKit v0.11 writes it: `materials` are the images the result was built from,
+ * and materials are complete only when no local directory went in. `buildConfig` (the LLB of
+ * `mode=max`) is not written.
  */
 export function provenanceStatement(
   request: ProvenanceRequest,
   build: ProvenanceBuild,
   subject: { names: readonly string[]; platform: Platform; digest: Digest },
+  sources: BuildSources = { images: [], locals: [], secrets: [], ssh: [] },
 ): Record<string, unknown> {
   const args: Record<string, string> = {};
   let parametersComplete = build.frontend !== '';
@@ -151,10 +154,13 @@ export function provenanceStatement(
       builder: { id: request.builderId },
       buildType: 'https://mobyproject.org/buildkit@v1',
       invocation: {
-        ...(Object.keys(configSource).length > 0 ? { configSource } : {}),
+        configSource,
         parameters: {
           ...(build.frontend ? { frontend: build.frontend } : {}),
           ...(Object.keys(sortedArgs).length > 0 ? { args: sortedArgs } : {}),
+          ...(sources.secrets.length > 0 ? { secrets: sources.secrets.map(mountedSecret) } : {}),
+          ...(sources.ssh.length > 0 ? { ssh: sources.ssh.map(mountedSecret) } : {}),
+          ...(sources.locals.length > 0 ? { locals: sources.locals.map((name) => ({ name })) } : {}),
         },
         environment: { platform: formatPlatform(hostPlatform()) },
       },
@@ -162,10 +168,26 @@ export function provenanceStatement(
         buildInvocationID: build.invocationId,
         buildStartedOn: goTime(build.startedOn),
         buildFinishedOn: goTime(build.finishedOn),
-        completeness: { parameters: parametersComplete, environment: true, materials: false },
+        completeness: {
+          parameters: parametersComplete,
+          environment: true,
+          materials: sources.locals.length === 0,
+        },
         reproducible: request.reproducible,
         'https://mobyproject.org/buildkit@v1#metadata': Object.keys(vcs).length > 0 ? { vcs } : {},
       },
+      ...(sources.images.length > 0
+        ? {
+            materials: sources.images.map((image) => ({
+              uri: imagePurl(image.ref, image.platform),
+              digest: { sha256: image.digest.slice('sha256:'.length) },
+            })),
+          }
+        : {}),
     },
   };
+}
+
+function mountedSecret(secret: { id: string; optional: boolean }): Record<string, unknown> {
+  return { id: secret.id, ...(secret.optional ? { optional: true } : {}) };
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Digest } from '../oci/index.js';
+import type { BuildSources } from '../solver/index.js';
 import { buildInfo, buildInfoResponse } from './response.js';
 
 // BuildKit v0.11 adds build info to every build's response whatever the output, keyed per
@@ -31,11 +33,56 @@ describe('buildInfoResponse', () => {
   });
 
   it('answers containerimage.buildinfo for a single result, one key per platform otherwise', () => {
-    assert.deepEqual(buildInfoResponse(info, undefined), { 'containerimage.buildinfo': info });
-    assert.deepEqual(buildInfoResponse(info, ['linux/amd64', 'linux/arm64']), {
-      'containerimage.buildinfo/linux/amd64': info,
-      'containerimage.buildinfo/linux/arm64': info,
+    const image = (arch: string) => ({
+      ref: 'docker.io/library/busybox:latest',
+      platform: { os: 'linux', architecture: arch },
+      digest: `sha256:${arch === 'amd64' ? 'a' : 'b'}${'0'.repeat(63)}` as Digest,
     });
-    assert.deepEqual(buildInfoResponse(undefined, undefined), {});
+    const sourcesOf = (arch: string): BuildSources => ({
+      images: [image(arch)],
+      locals: [],
+      secrets: [],
+      ssh: [],
+    });
+    const withSources = (sources: BuildSources | undefined) =>
+      buildInfo('dockerfile.v0', { filename: 'Dockerfile' }, sources);
+    const decoded = (r: Record<string, string>) =>
+      Object.fromEntries(
+        Object.entries(r).map(([k, v]) => [k, JSON.parse(Buffer.from(v, 'base64').toString())]),
+      );
+    assert.deepEqual(
+      decoded(buildInfoResponse(withSources, { sources: new Map([['', sourcesOf('amd64')]]) })),
+      {
+        'containerimage.buildinfo': {
+          frontend: 'dockerfile.v0',
+          attrs: { filename: 'Dockerfile' },
+          sources: [
+            { type: 'docker-image', ref: 'docker.io/library/busybox:latest', pin: image('amd64').digest },
+          ],
+        },
+      },
+    );
+    const multi = buildInfoResponse(withSources, {
+      refs: new Map([
+        ['linux/amd64', { snapshot: undefined }],
+        ['linux/arm64', { snapshot: undefined }],
+      ]),
+      sources: new Map([
+        ['linux/amd64', sourcesOf('amd64')],
+        ['linux/arm64', sourcesOf('arm64')],
+      ]),
+    });
+    assert.deepEqual(Object.keys(multi), [
+      'containerimage.buildinfo/linux/amd64',
+      'containerimage.buildinfo/linux/arm64',
+    ]);
+    assert.equal(
+      decoded(multi)['containerimage.buildinfo/linux/arm64'].sources[0].pin,
+      image('arm64').digest,
+    );
+    assert.deepEqual(
+      buildInfoResponse(() => undefined, { sources: new Map() }),
+      {},
+    );
   });
 });

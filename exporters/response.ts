@@ -1,4 +1,5 @@
 import type { Descriptor, Digest } from '../oci/index.js';
+import type { BuildResult, BuildSources } from '../solver/index.js';
 import { descriptorJson, goJson, sorted } from './go-json.js';
 
 /** Frontend options BuildKit leaves out of build info and provenance as host-specific. */
@@ -34,14 +35,15 @@ export function imageResponse(
 }
 
 /**
- * `containerimage.buildinfo` (deprecated in BuildKit, still read by some CI): the frontend and
- * its options as BuildKit v0.11's solver answers them (host-specific and `attest:` options left
- * out, credentials in context URLs masked). Sources are not known to exporters, so they are left
- * out. Undefined when there is nothing to say.
+ * `containerimage.buildinfo` (deprecated in BuildKit, still read by some CI): the frontend, its
+ * options as BuildKit v0.11's solver answers them (host-specific and `attest:` options left out,
+ * credentials in context URLs masked) and the images the result was built from. Undefined when
+ * there is nothing to say.
  */
 export function buildInfo(
   frontend: string,
   frontendAttrs: Readonly<Record<string, string>>,
+  sources?: BuildSources,
 ): string | undefined {
   const attrs: Record<string, string> = {};
   const contextKey = frontendAttrs['contextkey'] || 'context';
@@ -50,22 +52,32 @@ export function buildInfo(
     attrs[key] = key === contextKey || key.startsWith('context:') ? redactCredentials(value) : value;
   }
   const kept = sorted(attrs);
-  if (!frontend && !kept) return undefined;
+  const used = (sources?.images ?? []).map((i) => ({ type: 'docker-image', ref: i.ref, pin: i.digest }));
+  if (!frontend && !kept && used.length === 0) return undefined;
   return Buffer.from(
-    goJson({ ...(frontend ? { frontend } : {}), ...(kept ? { attrs: kept } : {}) }),
+    goJson({
+      ...(frontend ? { frontend } : {}),
+      ...(kept ? { attrs: kept } : {}),
+      ...(used.length > 0 ? { sources: used } : {}),
+    }),
   ).toString('base64');
 }
 
 /**
  * The build info part of an exporter response, which BuildKit v0.11 adds to every build's
  * response whatever the output: `containerimage.buildinfo` for a single result, one
- * `containerimage.buildinfo/<platform>` per platform of a multi-platform one.
+ * `containerimage.buildinfo/<platform>` per platform of a multi-platform one, each with the
+ * sources of its own platform.
  */
 export function buildInfoResponse(
-  info: string | undefined,
-  platforms: readonly string[] | undefined,
+  info: (sources: BuildSources | undefined) => string | undefined,
+  result: Pick<BuildResult, 'refs' | 'sources'>,
 ): Record<string, string> {
-  if (!info) return {};
-  if (!platforms || platforms.length === 0) return { 'containerimage.buildinfo': info };
-  return Object.fromEntries(platforms.map((p) => [`containerimage.buildinfo/${p}`, info]));
+  const out: Record<string, string> = {};
+  const keys = result.refs ? [...result.refs.keys()] : [''];
+  for (const key of keys) {
+    const value = info(result.sources.get(key));
+    if (value) out[key === '' ? 'containerimage.buildinfo' : `containerimage.buildinfo/${key}`] = value;
+  }
+  return out;
 }

@@ -1,6 +1,7 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Definition, Op } from '../proto/gen/pb/ops_pb.js';
+import type { BuildSources } from './build-sources.js';
 import { SolveRequestError } from './errors.js';
 import { jobChannel, type JobEvent } from './events.js';
 import { stepCounts, type BuildHistory, type HistoryStep } from './history.js';
@@ -36,6 +37,8 @@ export interface BuildResult {
   readonly keys: ReadonlyMap<string, string>;
   /** The frontend request the result came from (absent for a bare definition). */
   readonly frontend?: FrontendRun;
+  /** What each result ref was built from, keyed as `keys` (for provenance and build info). */
+  readonly sources: ReadonlyMap<string, BuildSources>;
 }
 
 /** A settled step of the build, for cache export. */
@@ -254,6 +257,7 @@ export class BuildController {
         : {}),
       metadata: returned.metadata,
       ...(frontend ? { frontend } : {}),
+      sources: gateway.sourcesOf(returned),
     };
   }
 }

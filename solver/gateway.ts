@@ -1,5 +1,6 @@
-import type { Platform } from '../oci/index.js';
+import { parsePlatform, type Digest, type Platform } from '../oci/index.js';
 import type { Definition } from '../proto/gen/pb/ops_pb.js';
+import { imagesForPlatform, SourceCapture, type BuildSources, type ImageSource } from './build-sources.js';
 import { SolveRequestError } from './errors.js';
 import type {
   FileStat,
@@ -69,6 +70,8 @@ export class JobGateway {
   readonly #refs = new Map<string, HeldRef>();
   /** Ref id → the frontend request whose result handed it out. */
   readonly #producedBy = new Map<string, FrontendRun>();
+  /** Images frontends resolved (ResolveImageConfig), for provenance. */
+  readonly #resolvedImages: ImageSource[] = [];
 
   constructor(
     readonly job: Job,
@@ -92,8 +95,15 @@ export class JobGateway {
         this.services.files.readDir(await materialized(this.resolve(ref), job.signal), path, include),
       statFile: async (ref, path) =>
         this.services.files.stat(await materialized(this.resolve(ref), job.signal), path),
-      resolveImageConfig: (ref, options) =>
-        this.services.images.resolve(ref, { ...options, job, signal: job.signal }),
+      resolveImageConfig: async (ref, options) => {
+        const resolved = await this.services.images.resolve(ref, { ...options, job, signal: job.signal });
+        this.#resolvedImages.push({
+          ref,
+          ...(options?.platform ? { platform: options.platform } : {}),
+          digest: resolved.digest as Digest,
+        });
+        return resolved;
+      },
       inputs: () => inputs,
       warn: (message) =>
         job.progress.write({
@@ -136,6 +146,35 @@ export class JobGateway {
       if (run) return run;
     }
     return undefined;
+  }
+
+  /**
+   * What each result ref was built from (`''` for a single result, platform ids for a
+   * multi-platform one), as BuildKit's provenance counts it: the ref's own definition, every
+   * other definition solved in the job (the frontend's reads of its Dockerfile, say), and the
+   * images frontends resolved.
+   */
+  sourcesOf(result: GatewayResult): Map<string, BuildSources> {
+    const entries: Array<[string, GatewayRef]> = [
+      ...(result.ref ? [['', result.ref] as [string, GatewayRef]] : []),
+      ...(result.refs ?? []),
+    ];
+    const inResult = new Set(entries.map(([, ref]) => ref.id));
+    const others = [...this.#refs]
+      .filter(([id, held]) => !inResult.has(id) && held.definition)
+      .map(([, held]) => held.definition!);
+    const platforms = [...(result.refs?.keys() ?? [])].map((p) => parsePlatform(p));
+    const out = new Map<string, BuildSources>();
+    for (const [key, ref] of entries) {
+      const capture = new SourceCapture();
+      const own = this.definitionOf(ref);
+      for (const definition of new Set([...(own ? [own] : []), ...others])) capture.addDefinition(definition);
+      const current = key === '' ? undefined : parsePlatform(key);
+      for (const image of imagesForPlatform(this.#resolvedImages, platforms, current))
+        capture.addImage(image);
+      out.set(key, capture.sources());
+    }
+    return out;
   }
 
   hold(ref: ResultRef, definition?: Definition, key?: string): GatewayRef {

@@ -44,6 +44,8 @@ function typeOf(s: Stats): EntryType {
   return 'socket';
 }
 
+const absentCodes = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE']);
+
 /** A tree on disk (a mounted snapshot). */
 export class DiskTree implements TreeSource {
   constructor(readonly root: string) {}
@@ -54,12 +56,8 @@ export class DiskTree implements TreeSource {
     try {
       s = await lstat(full);
     } catch (err) {
-      if (
-        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
-        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
-      ) {
-        return undefined;
-      }
+      // Names no tree can hold (too long, a NUL byte) are absent, as a missing one is.
+      if (absentCodes.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
       throw err;
     }
     const type = typeOf(s);

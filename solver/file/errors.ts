@@ -133,9 +133,12 @@ export class FileSystemError extends FileActionError {
   readonly errno: string | undefined;
   constructor(options: { operation: string; path: string; cause: unknown }) {
     const errno = (options.cause as NodeJS.ErrnoException | undefined)?.code;
-    super(`${options.operation} ${options.path} failed: ${errno ?? String(options.cause)}`, {
-      cause: options.cause,
-    });
+    const nul = options.path.includes('\0');
+    const reason = errno === 'ERR_INVALID_ARG_VALUE' && nul ? 'the path contains a NUL byte' : errno;
+    super(
+      `${options.operation} ${nul ? JSON.stringify(options.path) : options.path} failed: ${reason ?? String(options.cause)}`,
+      { cause: options.cause },
+    );
     this.name = 'FileSystemError';
     this.path = options.path;
     this.operation = options.operation;
@@ -173,6 +176,7 @@ function kindOfErrno(errno: string | undefined): ErrorKind {
       return 'resource-exhausted';
     case 'EINVAL':
     case 'ENAMETOOLONG':
+    case 'ERR_INVALID_ARG_VALUE': // Node's refusal of a path with a NUL byte
       return 'invalid-argument';
     default:
       return 'internal';

@@ -129,6 +129,18 @@ describe('path safety', () => {
     assert.equal(db.passwd, undefined);
   });
 
+  it('refuses paths no file system holds (a NUL byte, a name past 255 bytes) as invalid', async () => {
+    for (const action of [rmOf('/gone\0x', true), mkdirOf(`/${'x'.repeat(300)}`), mkfileOf('/a\0b', 'x')]) {
+      await assert.rejects(applyFileAction(action, { root }), (err: unknown) => {
+        assert.ok(err instanceof FileActionError);
+        assert.equal(err.kind, 'invalid-argument', err.message);
+        assert.ok(!err.message.includes(root), err.message);
+        return true;
+      });
+    }
+    await assertOutsideUntouched();
+  });
+
   it('stops symlink loops', async () => {
     const dest = await mkdtemp(join(work, 'dest-'));
     await assert.rejects(

@@ -91,14 +91,6 @@ interface Daemon {
   logs(): string;
 }
 
-/**
- * What kiln does not record yet: its solver does not report a build's sources to exporters
- * (exporters/provenance.ts), so provenance has no `materials` and no `locals` parameter, and the
- * `containerimage.buildinfo` response no `sources`. Compared apart, as a TODO.
- */
-const unrecordedSources =
-  'provenance materials and locals, build info sources: kiln does not report a build’s sources to exporters yet';
-
 interface Statement {
   _type: string;
   predicateType: string;
@@ -160,8 +152,8 @@ describe('docker buildx with the remote driver on kilnd (issue 11)', { skip }, (
   let home: BuildxHome;
   const daemons: Daemon[] = [];
   const inspected = new Map<string, string>();
-  /** Provenance materials and locals of each push, by `entry on daemon`. */
-  const unrecorded = new Map<string, unknown>();
+  /** Provenance materials and locals and build info sources of each push, by `entry on daemon`. */
+  const recordedSources = new Map<string, unknown>();
 
   before(async () => {
     env = await startCorpusEnvironment();
@@ -318,7 +310,7 @@ describe('docker buildx with the remote driver on kilnd (issue 11)', { skip }, (
           const { frontend } = s.predicate.invocation.parameters;
           assert.equal(frontend, 'dockerfile.v0', `provenance of ${p} on ${daemon.name} names the frontend`);
         }
-        unrecorded.set(`${name} on ${daemon.name}`, {
+        recordedSources.set(`${name} on ${daemon.name}`, {
           buildInfoSources: sources,
           provenance: statements.map(([p, s]) => [
             p,
@@ -339,11 +331,18 @@ describe('docker buildx with the remote driver on kilnd (issue 11)', { skip }, (
 
   it(
     'records the build’s sources (provenance materials and locals, build info sources) as buildkitd does',
-    { todo: unrecordedSources, skip: !buildkitdPath() && 'no buildkitd to compare with' },
+    { skip: !buildkitdPath() && 'no buildkitd to compare with' },
     () => {
       for (const name of pushEntries) {
-        assert.ok(unrecorded.has(`${name} on kilnd`) && unrecorded.has(`${name} on buildkitd`), name);
-        assert.deepEqual(unrecorded.get(`${name} on kilnd`), unrecorded.get(`${name} on buildkitd`), name);
+        assert.ok(
+          recordedSources.has(`${name} on kilnd`) && recordedSources.has(`${name} on buildkitd`),
+          name,
+        );
+        assert.deepEqual(
+          recordedSources.get(`${name} on kilnd`),
+          recordedSources.get(`${name} on buildkitd`),
+          name,
+        );
       }
     },
   );

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,7 +8,7 @@ import { image, marshal, mkfile, type State } from '../../llb/index.js';
 import { MediaType, sha256 } from '../../oci/index.js';
 import { DefinitionSchema } from '../../proto/gen/pb/ops_pb.js';
 import { buildctl } from '../fixtures/buildctl.js';
-import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
+import { pushBusyboxIndex, type PushedBusybox } from '../fixtures/busybox-image.js';
 import { buildctlPath, startKilnd, type KilndProcess } from '../fixtures/kilnd.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { inspectRaw, run } from './harness.js';
@@ -20,6 +20,7 @@ describe('exporters through kilnd and the real buildctl', { skip }, () => {
   let registry: TestRegistry;
   let work: string;
   let state: State;
+  let busybox: PushedBusybox;
 
   const build = async (output: string, name: string, extra: string[] = []) => {
     const metadata = join(work, `${name}.json`);
@@ -37,7 +38,7 @@ describe('exporters through kilnd and the real buildctl', { skip }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'kiln-exporters-e2e-'));
     registry = await startRegistry({ auth: 'none' });
-    await pushBusyboxIndex(registry);
+    busybox = await pushBusyboxIndex(registry);
     daemon = await startKilnd();
     state = image(`${registry.host}/library/busybox:latest`)
       .file(mkfile('/hello.txt', 0o644, 'hello e2e\n'))
@@ -135,6 +136,93 @@ describe('exporters through kilnd and the real buildctl', { skip }, () => {
       manifests: unknown[];
     };
     assert.equal(pushed.manifests.length, 2, 'the image exporter attaches it');
+  });
+
+  it('records what each platform was built from in provenance and build info, as BuildKit does', async () => {
+    const ctx = join(work, 'sources-ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      [
+        `FROM ${registry.host}/library/busybox:latest AS tool`,
+        'RUN echo tool > /tool',
+        `FROM ${registry.host}/library/busybox`,
+        'COPY --from=tool /tool /tool',
+        'COPY a.txt /a.txt',
+        'RUN --mount=type=secret,id=token --mount=type=secret,id=cert,required=true true',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(ctx, 'a.txt'), 'a');
+    const dest = join(work, 'sources.tar');
+    const metadata = join(work, 'sources.json');
+    const result = await buildctl(daemon.address, [
+      'build',
+      ...['--frontend', 'dockerfile.v0', '--local', `context=${ctx}`, '--local', `dockerfile=${ctx}`],
+      ...['--opt', 'platform=linux/amd64,linux/arm64', '--opt', 'attest:provenance=mode=min'],
+      ...['--secret', 'id=token,env=HOME', '--secret', 'id=cert,env=HOME'],
+      ...['--output', `type=oci,dest=${dest}`, '--metadata-file', metadata],
+    ]);
+    assert.equal(result.code, 0, `${result.stderr}\n${daemon.logs().slice(-3000)}`);
+    const blob = async (digest: string) =>
+      JSON.parse((await run('tar', ['-xOf', dest, `blobs/sha256/${digest.slice(7)}`])).stdout) as Record<
+        string,
+        unknown
+      >;
+    const top = JSON.parse((await run('tar', ['-xOf', dest, 'index.json'])).stdout) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const index = (await blob(top.manifests[0]!.digest)) as {
+      manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
+    };
+    const host = encodeURIComponent(registry.host);
+    const seen = [];
+    for (const m of index.manifests) {
+      if (m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest') continue;
+      const manifest = (await blob(m.digest)) as { layers: Array<{ digest: string }> };
+      const { predicate } = (await blob(manifest.layers[0]!.digest)) as {
+        predicate: {
+          materials: unknown;
+          invocation: { parameters: Record<string, unknown> };
+          metadata: { completeness: { materials: boolean } };
+        };
+      };
+      const arch = /platform=linux%2F(\w+)/.exec(JSON.stringify(predicate.materials))?.[1];
+      seen.push(arch);
+      // One material per image reference and platform: the tag the Dockerfile wrote, pinned to what it resolved to.
+      assert.deepEqual(predicate.materials, [
+        {
+          uri: `pkg:docker/${host}/library/busybox@latest?platform=linux%2F${arch}`,
+          digest: { sha256: busybox.indexDigest.slice(7) },
+        },
+      ]);
+      assert.deepEqual(predicate.invocation.parameters['locals'], [
+        { name: 'context' },
+        { name: 'dockerfile' },
+      ]);
+      assert.deepEqual(predicate.invocation.parameters['secrets'], [
+        { id: 'cert' },
+        { id: 'token', optional: true },
+      ]);
+      assert.equal(
+        predicate.metadata.completeness.materials,
+        false,
+        'a local context makes materials incomplete',
+      );
+    }
+    assert.deepEqual(seen.sort(), ['amd64', 'arm64']);
+    const answered = JSON.parse(await readFile(metadata, 'utf8')) as Record<string, unknown>;
+    for (const platform of ['linux/amd64', 'linux/arm64']) {
+      const info = answered[`containerimage.buildinfo/${platform}`];
+      const decoded = (
+        typeof info === 'string' ? JSON.parse(Buffer.from(info, 'base64').toString()) : info
+      ) as {
+        sources: unknown;
+      };
+      assert.deepEqual(decoded.sources, [
+        { type: 'docker-image', ref: `${registry.host}/library/busybox:latest`, pin: busybox.indexDigest },
+      ]);
+    }
   });
 
   it('--output type=docker writes what docker load reads (manifest.json, repositories)', async () => {

@@ -149,8 +149,8 @@ export function frontendConfig(
   );
 }
 
-/** Cache keys of the refs (exporters do not read them; cache exporters do). */
-const noKeys = { keys: new Map<string, string>() };
+/** Cache keys of the refs (exporters do not read them; cache exporters do) and no known sources. */
+const noKeys = { keys: new Map<string, string>(), sources: new Map() };
 
 export function singleResult(ref: ResultRef, config: Uint8Array): BuildResult {
   return { ref, metadata: new Map([['containerimage.config', config]]), ...noKeys };

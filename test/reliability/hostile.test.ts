@@ -101,20 +101,23 @@ describe('hostile requests to a real kilnd', () => {
       const rng = mutantRng(seed, i);
       return { base: i % bases.length, ...mutateDefinition(bases[i % bases.length]!, rng) };
     };
+    // Mutants the full run once found failing unclearly, tried in every run (seed 1414).
+    const found = seed === 1414 ? [2348, 4429].filter((i) => i >= mutants) : [];
+    const index = (n: number): number => (n < mutants ? n : found[n - mutants]!);
     const tally = new Tally();
     await runAll({
-      count: mutants,
+      count: mutants + found.length,
       parallel: 4,
       timeoutMs: requestTimeoutMs,
       tally,
-      label: (i) =>
-        `llb mutant ${i} (seed ${seed}, base ${mutant(i).base}: ${mutant(i).operators.join(' + ')})`,
-      request: (i, signal) =>
-        client.build({ definition: mutant(i).definition, locals: { context }, auth: false, signal }),
+      label: (n) =>
+        `llb mutant ${index(n)} (seed ${seed}, base ${mutant(index(n)).base}: ${mutant(index(n)).operators.join(' + ')})`,
+      request: (n, signal) =>
+        client.build({ definition: mutant(index(n)).definition, locals: { context }, auth: false, signal }),
     });
     console.log(`# llb mutants (seed ${seed}): ${tally.summary()}`);
     assert.equal(tally.suspicious.length, 0, tally.report());
-    assert.equal(tally.total, mutants);
+    assert.equal(tally.total, mutants + found.length);
     // Most mutants are malformed and must be refused as such, not fail deeper by luck.
     assert.ok(tally.count('refused: invalid-argument') > mutants / 2, tally.summary());
     await assertServing();
