@@ -13,9 +13,12 @@ import {
   image,
   local,
   marshal,
+  copy,
   merge,
   mkfile,
   outputCount,
+  rm,
+  symlink,
   reachableFrom,
   scratch,
   type LlbGraph,
@@ -203,6 +206,45 @@ describe('robustness of decodeDefinition', () => {
     assert.equal(counts.refused + counts.accepted, 1000);
     assert.ok(counts.refused > 500, `refused ${counts.refused}`);
     assert.ok(counts.accepted > 10, `accepted ${counts.accepted}`);
+  });
+
+  it('refuses a NUL byte in any path, argument or variable, naming the op', () => {
+    const nul = 'a\0b';
+    const cases: Array<[string, Definition]> = [
+      ['rm', marshal(scratch().file(rm(`/${nul}`)), { platform: amd64 })],
+      ['copy source', marshal(scratch().file(copy(scratch(), `/${nul}`, '/x')), { platform: amd64 })],
+      ['mkfile', marshal(scratch().file(mkfile(`/${nul}`, 0o644, 'x')), { platform: amd64 })],
+      ['symlink', marshal(scratch().file(symlink(nul, '/l')), { platform: amd64 })],
+      [
+        'argument',
+        marshal(
+          image('busybox')
+            .run({ args: ['echo', nul] })
+            .root(),
+          { platform: amd64 },
+        ),
+      ],
+      [
+        'cwd',
+        marshal(
+          image('busybox')
+            .dir(`/${nul}`)
+            .run({ args: ['true'] })
+            .root(),
+          { platform: amd64 },
+        ),
+      ],
+    ];
+    for (const [what, def] of cases) {
+      assert.throws(
+        () => decodeDefinition(def),
+        (err: unknown) =>
+          err instanceof InvalidDefinitionError &&
+          err.kind === 'invalid-argument' &&
+          /op sha256:[0-9a-f]{64} \((file|exec)\): .*contains a NUL byte/.test(err.message),
+        what,
+      );
+    }
   });
 
   // A chain source → merge → merge → …: each op's bytes are a template with its input's digest.

@@ -15,6 +15,33 @@ import { InvalidDefinitionError } from './errors.js';
 
 type Fail = (reason: string) => never;
 
+/** No path, argument or variable can carry a NUL byte into a system call. */
+function refuseNul(value: string, what: string, fail: Fail): void {
+  if (value.includes('\0')) fail(`${what} ${JSON.stringify(value)} contains a NUL byte`);
+}
+
+/** The path-like strings of a file action, with what they are. */
+function actionPaths(action: FileOp['actions'][number]['action']): Array<[string, string]> {
+  switch (action.case) {
+    case 'copy':
+      return [
+        ['source', action.value.src],
+        ['destination', action.value.dest],
+      ];
+    case 'mkdir':
+    case 'mkfile':
+    case 'rm':
+      return [['path', action.value.path]];
+    case 'symlink':
+      return [
+        ['link target', action.value.oldpath],
+        ['link path', action.value.newpath],
+      ];
+    default:
+      return [];
+  }
+}
+
 function inRange(value: bigint, low: bigint, high: bigint): boolean {
   return value >= low && value < high;
 }
@@ -49,12 +76,17 @@ function validateExec(exec: ExecOp, inputs: number, fail: Fail): number {
   if (exec.mounts.length === 0) fail('exec op has no mounts');
   if (!(exec.network in NetMode)) fail(`unknown network mode ${exec.network}`);
   if (!(exec.security in SecurityMode)) fail(`unknown security mode ${exec.security}`);
+  exec.meta.args.forEach((arg, i) => refuseNul(arg, `argument ${i}`, fail));
+  exec.meta.env.forEach((env, i) => refuseNul(env, `environment entry ${i}`, fail));
+  refuseNul(exec.meta.cwd, 'working directory', fail);
   let root = false;
   let outputs = 0n;
   exec.mounts.forEach((m, i) => {
     const what = `mount ${i} (${JSON.stringify(m.dest)})`;
     if (!(m.mountType in MountType)) fail(`${what} has unknown type ${m.mountType}`);
     if (m.dest === '') fail(`mount ${i} has no destination`);
+    refuseNul(m.dest, `mount ${i} destination`, fail);
+    refuseNul(m.selector, `mount ${i} selector`, fail);
     if (m.dest === '/') {
       root = true;
       if (m.mountType !== MountType.BIND)
@@ -108,6 +140,7 @@ function validateFile(file: FileOp, inputs: number, fail: Fail): number {
     const what = `action ${j}`;
     const body = a.action;
     if (body.case === undefined) fail(`${what} has no action kind`);
+    for (const [name, value] of actionPaths(body)) refuseNul(value, `${what} ${name}`, fail);
     if (!inRange(a.input, -1n, refs)) fail(`${what} reads input ${a.input}, out of range -1…${refs - 1n}`);
     if (!inRange(a.secondaryInput, -1n, refs)) {
       fail(`${what} reads secondary input ${a.secondaryInput}, out of range -1…${refs - 1n}`);

@@ -131,15 +131,18 @@ describe('hostile requests to a real kilnd', () => {
         ...mutateDockerfile(dockerfileSeeds[i % dockerfileSeeds.length]!, rng),
       };
     };
+    const found = seed === 1414 ? [1041, 2936, 4229, 8196].filter((i) => i >= mutants) : [];
+    const index = (n: number): number => (n < mutants ? n : found[n - mutants]!);
     const tally = new Tally();
     await runAll({
-      count: mutants,
+      count: mutants + found.length,
       parallel: 4,
       timeoutMs: requestTimeoutMs,
       tally,
-      label: (i) =>
-        `dockerfile mutant ${i} (seed ${seed}, seed file ${mutant(i).seed}: ${mutant(i).operators.join(' + ')})`,
-      request: async (i, signal) => {
+      label: (n) =>
+        `dockerfile mutant ${index(n)} (seed ${seed}, seed file ${mutant(index(n)).seed}: ${mutant(index(n)).operators.join(' + ')})`,
+      request: async (n, signal) => {
+        const i = index(n);
         const path = join(work, 'dockerfiles', String(i));
         await mkdir(path, { recursive: true });
         await writeFile(join(path, 'Dockerfile'), mutant(i).dockerfile);
