@@ -1,13 +1,13 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import {
   formatReference,
-  isDigest,
   parseReference,
   type Digest,
   type ImageReference,
   type Platform,
 } from '../oci/index.js';
-import { MountType, OpSchema, type Definition } from '../proto/gen/pb/ops_pb.js';
+import { MountType, OpSchema, type Definition, type Op } from '../proto/gen/pb/ops_pb.js';
+import { fromPbPlatform } from './gateway-frontend/conversions.js';
 
 /** An image a build used: the reference as written, the platform asked for, the digest it resolved to. */
 export interface ImageSource {
@@ -49,6 +49,18 @@ function nameTag(ref: ImageReference): string {
   return `${ref.domain}/${ref.path}:${ref.tag ?? 'latest'}`;
 }
 
+/** Ops of a definition, decoded once however many results' sources read it. */
+const decodedOps = new WeakMap<Definition, Op[]>();
+
+function decoded(definition: Definition): Op[] {
+  let ops = decodedOps.get(definition);
+  if (!ops) {
+    ops = definition.def.map((bytes) => fromBinary(OpSchema, bytes));
+    decodedOps.set(definition, ops);
+  }
+  return ops;
+}
+
 /** Collects the sources of one result; `sources()` gives them in BuildKit's order. */
 export class SourceCapture {
   readonly #images: ImageSource[] = [];
@@ -58,26 +70,17 @@ export class SourceCapture {
 
   /** The image, local and mount sources of every op in `definition`. */
   addDefinition(definition: Definition): void {
-    for (const bytes of definition.def) {
-      const op = fromBinary(OpSchema, bytes);
+    for (const op of decoded(definition)) {
       if (op.op.case === 'source') {
         const id = op.op.value.identifier;
         if (id.startsWith('docker-image://')) {
           const ref = parseReference(id.slice('docker-image://'.length));
           // A reference without a digest is recorded through the frontend's resolution of it.
-          if (ref.digest && isDigest(ref.digest)) {
-            const p = op.platform;
+          if (ref.digest) {
+            const platform = fromPbPlatform(op.platform);
             this.addImage({
               ref: formatReference(ref),
-              ...(p
-                ? {
-                    platform: {
-                      os: p.OS,
-                      architecture: p.Architecture,
-                      ...(p.Variant ? { variant: p.Variant } : {}),
-                    },
-                  }
-                : {}),
+              ...(platform ? { platform } : {}),
               digest: ref.digest,
             });
           }
@@ -155,9 +158,7 @@ export function imagesForPlatform(
   return resolved.filter(
     (i) =>
       !everyPlatform.has(i.ref) ||
-      (i.platform !== undefined &&
-        i.platform.os === current.os &&
-        i.platform.architecture === current.architecture),
+      (i.platform !== undefined && samePlatform(normalized(i.platform), normalized(current))),
   );
 }
 
