@@ -112,7 +112,12 @@ export async function pushImage(
       ),
     );
     await step(progress, `pushing manifest for ${display}`, () =>
-      client.push(target, { provider: content, descriptor: image.descriptor, signal }),
+      client.push(target, {
+        provider: content,
+        descriptor: image.descriptor,
+        present: new Set(blobs.map((b) => b.digest)),
+        signal,
+      }),
     );
   } catch (cause) {
     ctx.signal?.throwIfAborted();

@@ -3,6 +3,7 @@ import { rootCertificates } from 'node:tls';
 import type { Agent, Dispatcher } from 'undici';
 import { dockerHubDomain, registryHost } from '../oci/index.js';
 import { RegistryConfigError } from './errors.js';
+import type { EndpointTls } from './streamed-request.js';
 
 /**
  * Settings for one registry host, with the meaning of buildkitd.toml's `[registry."host"]`:
@@ -33,6 +34,8 @@ export interface Endpoint {
    * over http, and undici costs a cold build about 50 ms to load and 20 MB to keep.
    */
   readonly dispatcher?: () => Promise<Dispatcher>;
+  /** The same settings for requests sent over node:https (streamed uploads). */
+  readonly tls?: EndpointTls;
 }
 
 export function isLocalhost(host: string): boolean {
@@ -90,24 +93,29 @@ export class HostResolver {
     if (http) out.push({ host, base: `http://${hostPath}/v2`, mirror });
     if (s?.insecure || !http) {
       const custom = s !== undefined && (s.insecure || (s.ca !== undefined && s.ca.length > 0));
-      const agent = custom ? this.#agent(host, s, await readCas(host, s.ca ?? [])) : undefined;
-      out.push({ host, base: `https://${hostPath}/v2`, mirror, ...(agent ? { dispatcher: agent } : {}) });
+      if (!custom) {
+        out.push({ host, base: `https://${hostPath}/v2`, mirror });
+      } else {
+        const ca = await readCas(host, s.ca ?? []);
+        const tls: EndpointTls = {
+          rejectUnauthorized: !s.insecure,
+          ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
+        };
+        out.push({ host, base: `https://${hostPath}/v2`, mirror, dispatcher: this.#agent(host, tls), tls });
+      }
     }
     return out;
   }
 
   /** The agent for `host`, made on the first call. */
-  #agent(host: string, s: HostSettings, ca: readonly string[]): () => Promise<Agent> {
+  #agent(host: string, tls: EndpointTls): () => Promise<Agent> {
     return () => {
       let agent = this.#agents.get(host);
       if (!agent) {
         agent = import('undici').then(
           ({ Agent }) =>
             new Agent({
-              connect: {
-                rejectUnauthorized: !s.insecure,
-                ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
-              },
+              connect: { rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca ? { ca: [...tls.ca] } : {}) },
             }),
         );
         agent.catch(() => this.#agents.delete(host));

@@ -20,6 +20,8 @@ export interface PushImageOptions {
   readonly descriptor: Descriptor;
   /** Repositories on the same registry to mount blobs from. */
   readonly mountFrom?: ReadonlyArray<string | Repository>;
+  /** Blobs the caller has just pushed to this repository: not asked about again. */
+  readonly present?: ReadonlySet<Digest>;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: PushProgress) => void;
 }
@@ -59,7 +61,11 @@ export async function pushImage(
 
   const blob = (descriptor: Descriptor): Promise<unknown> => {
     let pending = blobs.get(descriptor.digest);
-    if (!pending) {
+    if (!pending && options.present?.has(descriptor.digest)) {
+      onProgress?.({ descriptor, offset: descriptor.size, status: 'exists' });
+      pending = Promise.resolve();
+      blobs.set(descriptor.digest, pending);
+    } else if (!pending) {
       // Signal checked in the task: p-queue would settle a running task early on abort.
       pending = queue.add(async () => {
         signal.throwIfAborted();

@@ -155,7 +155,7 @@ async function putWhole(u: Upload, location: string): Promise<void> {
   await finish(
     u,
     request(u, 'PUT', withDigestParam(location, u.descriptor.digest), {
-      headers: { 'Content-Type': 'application/octet-stream' },
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': `${u.descriptor.size}` },
       body: u.descriptor.size === 0 ? new Uint8Array(0) : () => lazyStream(u.open, 0),
       retry: false,
     }),
@@ -209,6 +209,7 @@ async function putChunked(u: Upload, first: string, chunkSize: number): Promise<
           headers: {
             'Content-Type': 'application/octet-stream',
             'Content-Range': `${from}-${from + length - 1}`,
+            'Content-Length': `${length}`,
           },
           body: () => rangeStream(u.open, from, length),
           retry: false,

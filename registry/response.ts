@@ -9,6 +9,7 @@ import { RegistryProtocolError, RegistryUnavailableError, describeCause } from '
  */
 export class RegistryResponse {
   readonly #response: Response;
+  readonly #url: string;
   readonly #abort: (reason: unknown) => void;
   readonly #idleMs: number;
   readonly #callerSignal: AbortSignal | undefined;
@@ -16,12 +17,15 @@ export class RegistryResponse {
 
   constructor(options: {
     response: Response;
+    /** The final URL (after redirects). */
+    url: string;
     abort: (reason: unknown) => void;
     idleMs: number;
     callerSignal?: AbortSignal;
     ctx: AuthContext;
   }) {
     this.#response = options.response;
+    this.#url = options.url;
     this.#abort = options.abort;
     this.#idleMs = options.idleMs;
     this.#callerSignal = options.callerSignal;
@@ -38,7 +42,7 @@ export class RegistryResponse {
 
   /** The final URL (after redirects). */
   get url(): string {
-    return this.#response.url;
+    return this.#url;
   }
 
   /** The body's chunks. Throws RegistryUnavailableError on silence or a lost connection. */

@@ -16,6 +16,7 @@ import {
   type RegistryError,
 } from './errors.js';
 import { RegistryResponse } from './response.js';
+import { sendStreamed } from './streamed-request.js';
 
 /** Back-off for 429, 5xx and connection failures: `attempts` tries in all, delays doubling. */
 export interface RetryPolicy {
@@ -147,19 +148,24 @@ export class Transport {
     const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
     const headers: Record<string, string> = { 'User-Agent': 'kiln', ...req.headers };
     if (authorization) headers.Authorization = authorization;
+    if (typeof req.body === 'function') {
+      // Streamed uploads have no deadline for their answer (sending the body is part of the
+      // wait); a connection silent for the idle time fails them instead.
+      const response = await sendStreamed({
+        method: req.method,
+        url: req.url,
+        headers,
+        body: req.body(),
+        tls: req.endpoint.tls,
+        signal,
+        idleMs: this.#timeouts.idleMs,
+      });
+      return this.#wrap(response, req, controller);
+    }
     const init: FetchInit = { method: req.method, headers, signal, redirect: 'follow' };
     if (dispatcher) init.dispatcher = dispatcher;
-    if (typeof req.body === 'function') {
-      // As an async iterable, not a web stream: Readable.toWeb copies every chunk it passes on.
-      init.body = req.body() as unknown as FetchInit['body'];
-      init.duplex = 'half';
-    } else if (req.body !== undefined) {
-      init.body = req.body as FetchInit['body'];
-    }
-    // The wait for headers includes sending the body, so uploads of any size are left to the idle
-    // checks of the connection instead; only bodyless and small requests get the deadline.
-    const bounded =
-      req.body === undefined || (typeof req.body !== 'function' && req.body.length <= smallBody);
+    if (req.body !== undefined) init.body = req.body as FetchInit['body'];
+    const bounded = req.body === undefined || req.body.length <= smallBody;
     let timedOut = false;
     const timer = bounded
       ? setTimeout(() => {
@@ -168,20 +174,24 @@ export class Transport {
         }, this.#timeouts.requestMs)
       : undefined;
     try {
-      const response = await fetch(req.url, init as unknown as RequestInit);
-      return new RegistryResponse({
-        response,
-        abort: (reason) => controller.abort(reason),
-        idleMs: this.#timeouts.idleMs,
-        callerSignal: req.signal,
-        ctx: req.ctx,
-      });
+      return this.#wrap(await fetch(req.url, init as unknown as RequestInit), req, controller);
     } catch (error) {
       if (timedOut) throw controller.signal.reason;
       throw error;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  #wrap(response: Response, req: RegistryRequest, controller: AbortController): RegistryResponse {
+    return new RegistryResponse({
+      response,
+      url: response.url || req.url,
+      abort: (reason) => controller.abort(reason),
+      idleMs: this.#timeouts.idleMs,
+      callerSignal: req.signal,
+      ctx: req.ctx,
+    });
   }
 
   async #backoff(attempt: number, retryAfter: string | null | undefined, req: RegistryRequest, why: string) {
