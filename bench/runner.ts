@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toBinary } from '@bufbuild/protobuf';
@@ -118,11 +118,7 @@ async function runBaseline(
       }
     },
   };
-  try {
-    await workload.baseline!(ctx);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  await workload.baseline!(ctx);
 }
 
 async function runOnce(
@@ -144,6 +140,9 @@ async function runOnce(
       binary: spec.binary,
       buildctl: env.buildctl,
       registryHosts: [env.registryHost, env.pushRegistryHost],
+      // Removed with the work directory once every run is over (see keepState).
+      parentDir: env.workDir,
+      keepState: true,
       ...(profileDir ? { profileDir } : {}),
       ...(spec.nodeFlags ? { nodeFlags: spec.nodeFlags } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -171,7 +170,6 @@ async function runOnce(
     out.push({ ...base, phase: 'after', rss: readMemory(daemon.pid)?.rss ?? 0, load: loadAverage() });
   } finally {
     await daemon.stop();
-    await rm(scratch, { recursive: true, force: true });
   }
 }
 

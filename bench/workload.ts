@@ -35,7 +35,7 @@ export interface BenchEnvironment {
   readonly form: BuildForm;
   /** Inputs kept from run to run (contexts, image layouts), made on first use. */
   readonly inputsDir: string;
-  /** A directory for this run's scratch space; removed at the end. */
+  /** A directory for this run's scratch space and daemon state; removed when every run is over. */
   readonly workDir: string;
   readonly buildctl: string;
   readonly signal?: AbortSignal;
@@ -48,7 +48,7 @@ export interface RunContext {
   readonly env: BenchEnvironment;
   /** Repetition number, from 0; used to keep names (pushed tags, cache refs) distinct. */
   readonly rep: number;
-  /** A directory private to this run (outputs, traces); removed afterwards. */
+  /** A directory private to this run (outputs, traces); removed with the work directory. */
   readonly scratch: string;
   /** Runs `buildctl build` for `spec` in the run's form; `args` are added (outputs, cache). */
   build(spec: BuildSpec, args?: readonly string[], options?: BuildOptions): Promise<BuildOutcome>;

@@ -34,6 +34,17 @@ const OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | c
  * and on a busy machine a context switch) cost far more. A 5,000-file context is mostly such files.
  */
 const SMALL_FILE = 64 * 1024;
+/**
+ * A synchronous file write slower than this (ms) means the disk is throttling writers (journal
+ * commits, writeback): from then on the transfer writes through the thread pool, so a stalled
+ * file creation no longer holds up the event loop and with it the whole stream.
+ */
+const SYNC_STALL_MS = 10;
+
+/** Shared by the writers of one transfer: whether synchronous writes have been seen to stall. */
+export interface WritePace {
+  stalled: boolean;
+}
 
 /** What a file needs once its bytes are written. */
 export interface FileFinish {
@@ -71,6 +82,7 @@ export class FileWriter {
     private readonly finish: FileFinish,
     /** Called with the byte count each time queued bytes are flushed to disk. */
     private readonly onFlushed: (bytes: number) => void,
+    private readonly pace: WritePace,
   ) {
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
@@ -137,7 +149,7 @@ export class FileWriter {
   private async run(): Promise<void> {
     if (this.fd === undefined) {
       await this.parentReady;
-      if (this.ended && this.pending <= SMALL_FILE) return this.writeWhole();
+      if (this.ended && this.pending <= SMALL_FILE && !this.pace.stalled) return this.writeWhole();
       this.fd = await openFd(this.target, OPEN_FLAGS, this.finish.perm & 0o777);
     }
     while (this.chunks.length > 0) {
@@ -165,6 +177,7 @@ export class FileWriter {
 
   /** A small, complete file in one go, synchronously (same steps and order as `run`). */
   private writeWhole(): void {
+    const started = performance.now();
     const total = this.pending;
     const fd = openSync(this.target, OPEN_FLAGS, this.finish.perm & 0o777);
     try {
@@ -176,6 +189,7 @@ export class FileWriter {
       futimesSync(fd, mtime, mtime);
     } finally {
       closeSync(fd);
+      if (performance.now() - started > SYNC_STALL_MS) this.pace.stalled = true;
     }
     this.chunks = [];
     this.pending = 0;

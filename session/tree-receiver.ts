@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_pb.js';
 import { FileSyncProtocolError, FileSyncRemoteError, FileSyncWriteError } from './errors.js';
 import type { ReceiveDirectoryOptions, ReceiveDirectoryResult, ReceivedEntry } from './file-sync.js';
-import { FileWriter } from './file-writer.js';
+import { FileWriter, type WritePace } from './file-writer.js';
 import {
   GoMode,
   StatOrderValidator,
@@ -43,6 +43,7 @@ export class Receiver {
   private readonly hardlinks: ReceivedEntry[] = [];
   private readonly dirs: ReceivedEntry[] = [];
   /** Files to reuse from `previous`, linked once every STAT is in (and only if something changed). */
+  private readonly pace: WritePace = { stalled: false };
   private readonly deferred: { entry: ReceivedEntry; digest: string; link: () => void }[] = [];
   /** The tree turned out to equal `previous`, entry for entry: nothing was linked into `dest`. */
   private unchanged = false;
@@ -240,6 +241,7 @@ export class Receiver {
         mtime: seconds(stat.modTime),
       },
       (n) => this.flushed(n),
+      this.pace,
     );
     this.writers.set(id, { writer, entry });
     this.openFiles++;

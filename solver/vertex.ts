@@ -44,6 +44,15 @@ export interface VertexSubscriber {
 const replayLogBytes = 64 * 1024;
 
 /**
+ * Least time between two reports of one unfinished status. Pulls and context transfers report
+ * every chunk or file (5,000 reports for a 5,000-file context), and each report became a
+ * StatusResponse that the daemon encoded and the client decoded and drew; clients redraw a few
+ * times a second at most. The latest value is sent when the interval is up, and a finished status
+ * at once.
+ */
+const statusIntervalMs = 100;
+
+/**
  * A vertex of the daemon-wide graph, shared by every job whose definition contains its op. It
  * tracks its state, who is attached, and fans its progress out to all of them, replaying what a
  * late subscriber missed.
@@ -52,6 +61,9 @@ export class SharedVertex implements VertexProgress {
   #state: VertexState = { kind: 'waiting' };
   readonly #subscribers = new Set<VertexSubscriber>();
   readonly #statuses = new Map<string, StatusRecord>();
+  /** When each status was last sent, and the timers holding back a newer value. */
+  readonly #statusSent = new Map<string, number>();
+  readonly #statusHeld = new Map<string, NodeJS.Timeout>();
   readonly #logs: LogRecord[] = [];
   #logBytes = 0;
   /** Set once evaluation starts; every job awaits the same promise. */
@@ -87,6 +99,8 @@ export class SharedVertex implements VertexProgress {
 
   transition(state: VertexState): void {
     this.#state = state;
+    // Held statuses go out first, so none arrives after the vertex's end.
+    for (const id of [...this.#statusHeld.keys()]) this.#sendStatus(id);
     this.#emitRecord();
   }
 
@@ -119,7 +133,23 @@ export class SharedVertex implements VertexProgress {
   status(status: Omit<StatusRecord, 'vertex' | 'timestamp'>): void {
     const record: StatusRecord = { ...status, vertex: this.digest, timestamp: new Date() };
     this.#statuses.set(record.id, record);
-    this.#emit({ type: 'status', status: record });
+    if (this.#statusHeld.has(record.id) && record.completed === undefined) return;
+    const wait = (this.#statusSent.get(record.id) ?? -Infinity) + statusIntervalMs - performance.now();
+    if (wait <= 0 || record.completed !== undefined) {
+      this.#sendStatus(record.id);
+      return;
+    }
+    const timer = setTimeout(() => this.#sendStatus(record.id), wait);
+    timer.unref();
+    this.#statusHeld.set(record.id, timer);
+  }
+
+  #sendStatus(id: string): void {
+    clearTimeout(this.#statusHeld.get(id));
+    this.#statusHeld.delete(id);
+    this.#statusSent.set(id, performance.now());
+    const status = this.#statuses.get(id);
+    if (status) this.#emit({ type: 'status', status });
   }
 
   log(stream: 1 | 2, data: Uint8Array): void {
