@@ -251,6 +251,25 @@ describe('FileSync.DiffCopy receiver', () => {
     });
   });
 
+  it('incremental: a previous file that can no longer be linked is requested instead', async () => {
+    const src = await makeTree(await emptyDir('gone-src'));
+    await withSession([new FileSyncProvider({ dirs: { context: src } })], async (session) => {
+      const first = await emptyDir('gone-1');
+      const r1 = await receiveDirectory(session, { dirName: 'context', dest: first });
+      await fsp.rm(join(first, 'run.sh'));
+      await fsp.writeFile(join(src, 'sub/a.txt'), 'changed\n');
+      const second = await emptyDir('gone-2');
+      const r2 = await receiveDirectory(session, {
+        dirName: 'context',
+        dest: second,
+        previous: { dir: first, entries: r1.entries },
+      });
+      assert.equal(r2.requested, 2, 'the changed file and the one that could not be linked');
+      assert.deepEqual(await describeTree(second), await describeTree(src));
+      assert.equal(r2.entries.get('run.sh')?.digest, r1.entries.get('run.sh')?.digest);
+    });
+  });
+
   it('incremental: an unchanged tree links nothing and says so', async () => {
     const src = await makeTree(await emptyDir('same-src'));
     await withSession([new FileSyncProvider({ dirs: { context: src } })], async (session) => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { linkSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_pb.js';
@@ -24,6 +24,16 @@ const execFileAsync = promisify(execFile);
 /** Bytes received but not yet on disk before the receiver stops reading the stream. */
 const MAX_BUFFERED = 16 << 20;
 
+/** A file whose previous copy is reused: linked from `source` once its directory exists. */
+interface Reuse {
+  readonly id: number;
+  readonly entry: ReceivedEntry;
+  readonly digest: string;
+  readonly source: string;
+  readonly target: string;
+  readonly parentReady: Promise<void>;
+}
+
 export type PacketInit = { type: PacketType; ID?: number; data?: Uint8Array };
 
 /**
@@ -44,7 +54,7 @@ export class Receiver {
   private readonly dirs: ReceivedEntry[] = [];
   /** Files to reuse from `previous`, linked once every STAT is in (and only if something changed). */
   private readonly pace: WritePace = { stalled: false };
-  private readonly deferred: { entry: ReceivedEntry; digest: string; link: () => void }[] = [];
+  private readonly deferred: Reuse[] = [];
   /** The tree turned out to equal `previous`, entry for entry: nothing was linked into `dest`. */
   private unchanged = false;
   private nextId = 0;
@@ -172,29 +182,14 @@ export class Receiver {
     const before = previous?.entries.get(stat.path);
     if (previous && before?.digest && sameMetadata(before.stat, stat)) {
       this.undecided++;
-      const source = join(previous.dir, stat.path);
-      const link = (): void => {
-        const reuse = parentReady
-          .then(() => fsp.link(source, target))
-          .then(
-            () => {
-              entry.digest = before.digest;
-            },
-            (err: unknown) => {
-              this.options.logger?.debug(
-                { err, path: stat.path },
-                'cannot reuse previous file; requesting it',
-              );
-              this.request(id, entry, target, parentReady);
-            },
-          )
-          .finally(() => {
-            this.undecided--;
-            this.maybeFin();
-          });
-        this.track(reuse, target, 'linking previous');
-      };
-      this.deferred.push({ entry, digest: before.digest, link });
+      this.deferred.push({
+        id,
+        entry,
+        digest: before.digest,
+        source: join(previous.dir, stat.path),
+        target,
+        parentReady,
+      });
       return;
     }
     this.request(id, entry, target, parentReady);
@@ -213,7 +208,36 @@ export class Receiver {
       this.undecided -= deferred.length;
       return;
     }
-    for (const d of deferred) d.link();
+    this.track(this.linkAll(deferred), this.options.dest, 'linking previous');
+  }
+
+  /**
+   * Links the reused files in one synchronous loop (a file system call each, where a trip through
+   * the thread pool per file cost more than the call), letting other work in every few
+   * milliseconds. A file that cannot be linked is requested from the client instead.
+   */
+  private async linkAll(reuses: readonly Reuse[]): Promise<void> {
+    let lastYield = performance.now();
+    for (const r of reuses) {
+      await r.parentReady;
+      if (this.failure) return;
+      try {
+        linkSync(r.source, r.target);
+        r.entry.digest = r.digest;
+      } catch (err) {
+        this.options.logger?.debug(
+          { err, path: r.entry.stat.path },
+          'cannot reuse previous file; requesting it',
+        );
+        this.request(r.id, r.entry, r.target, r.parentReady);
+      }
+      this.undecided--;
+      if (performance.now() - lastYield > 4) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+    }
+    this.maybeFin();
   }
 
   private sameAsPrevious(): boolean {
