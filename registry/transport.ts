@@ -53,7 +53,7 @@ export interface RegistryRequest {
 }
 
 /** fetch's init with the undici extensions Node's fetch honours (its typings name an older Dispatcher). */
-export type FetchInit = Omit<RequestInit, 'dispatcher'> & { dispatcher?: Dispatcher; duplex?: 'half' };
+export type FetchInit = Omit<RequestInit, 'dispatcher'> & { dispatcher?: Dispatcher };
 
 const retryStatus = new Set([408, 429, 500, 502, 503, 504]);
 const smallBody = 1024 * 1024;

@@ -179,6 +179,21 @@ describe('session metadata', () => {
   });
 });
 
+/** Receives the `context` directory into `dest`, reusing what an earlier transfer put in `dir`. */
+function receiveAfter(
+  session: Parameters<typeof receiveDirectory>[0],
+  dest: string,
+  earlier: { dir: string; result: Awaited<ReturnType<typeof receiveDirectory>> },
+  options: { differ?: 'none' } = {},
+) {
+  return receiveDirectory(session, {
+    dirName: 'context',
+    dest,
+    previous: { dir: earlier.dir, entries: earlier.result.entries },
+    ...options,
+  });
+}
+
 describe('FileSync.DiffCopy receiver', () => {
   let source: string;
   before(async () => {
@@ -226,11 +241,7 @@ describe('FileSync.DiffCopy receiver', () => {
       const r1 = await receiveDirectory(session, { dirName: 'context', dest: first });
       await fsp.writeFile(join(src, 'sub/a.txt'), 'changed\n');
       const second = await emptyDir('inc-2');
-      const r2 = await receiveDirectory(session, {
-        dirName: 'context',
-        dest: second,
-        previous: { dir: first, entries: r1.entries },
-      });
+      const r2 = await receiveAfter(session, second, { dir: first, result: r1 });
       assert.equal(r2.requested, 1);
       assert.equal(r2.bytes, 8);
       assert.deepEqual(await describeTree(second), await describeTree(src));
@@ -240,12 +251,7 @@ describe('FileSync.DiffCopy receiver', () => {
       assert.equal(a.ino, b.ino);
       assert.equal(await fsp.readFile(join(first, 'sub/a.txt'), 'utf8'), 'a\n');
       const third = await emptyDir('inc-3');
-      const r3 = await receiveDirectory(session, {
-        dirName: 'context',
-        dest: third,
-        differ: 'none',
-        previous: { dir: second, entries: r2.entries },
-      });
+      const r3 = await receiveAfter(session, third, { dir: second, result: r2 }, { differ: 'none' });
       assert.equal(r3.requested, 7);
       assert.equal(r3.unchanged, false, 'differ none never reuses');
     });
@@ -259,11 +265,7 @@ describe('FileSync.DiffCopy receiver', () => {
       await fsp.rm(join(first, 'run.sh'));
       await fsp.writeFile(join(src, 'sub/a.txt'), 'changed\n');
       const second = await emptyDir('gone-2');
-      const r2 = await receiveDirectory(session, {
-        dirName: 'context',
-        dest: second,
-        previous: { dir: first, entries: r1.entries },
-      });
+      const r2 = await receiveAfter(session, second, { dir: first, result: r1 });
       assert.equal(r2.requested, 2, 'the changed file and the one that could not be linked');
       assert.deepEqual(await describeTree(second), await describeTree(src));
       assert.equal(r2.entries.get('run.sh')?.digest, r1.entries.get('run.sh')?.digest);
@@ -277,11 +279,7 @@ describe('FileSync.DiffCopy receiver', () => {
       const r1 = await receiveDirectory(session, { dirName: 'context', dest: first });
       assert.equal(r1.unchanged, false);
       const second = await emptyDir('same-2');
-      const r2 = await receiveDirectory(session, {
-        dirName: 'context',
-        dest: second,
-        previous: { dir: first, entries: r1.entries },
-      });
+      const r2 = await receiveAfter(session, second, { dir: first, result: r1 });
       assert.equal(r2.unchanged, true);
       assert.equal(r2.requested, 0);
       assert.deepEqual(
@@ -295,11 +293,7 @@ describe('FileSync.DiffCopy receiver', () => {
       // One changed mode is a change: everything is linked again, the changed file requested.
       await fsp.chmod(join(src, 'run.sh'), 0o700);
       const third = await emptyDir('same-3');
-      const r3 = await receiveDirectory(session, {
-        dirName: 'context',
-        dest: third,
-        previous: { dir: first, entries: r1.entries },
-      });
+      const r3 = await receiveAfter(session, third, { dir: first, result: r1 });
       assert.equal(r3.unchanged, false);
       assert.equal(r3.requested, 1);
       assert.deepEqual(await describeTree(third), await describeTree(src));

@@ -53,8 +53,9 @@ export class Receiver {
   private readonly hardlinks: ReceivedEntry[] = [];
   private readonly dirs: ReceivedEntry[] = [];
   /** Files to reuse from `previous`, linked once every STAT is in (and only if something changed). */
-  private readonly pace: WritePace = { stalled: false };
   private readonly deferred: Reuse[] = [];
+  /** Whether this transfer's synchronous file writes have stalled (its writers share it). */
+  private readonly pace: WritePace = { stalled: false };
   /** The tree turned out to equal `previous`, entry for entry: nothing was linked into `dest`. */
   private unchanged = false;
   private nextId = 0;

@@ -2,6 +2,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import {
   formatReference,
   parseReference,
+  platformEquals,
   type Digest,
   type ImageReference,
   type Platform,
@@ -40,8 +41,7 @@ const byKey =
     key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 
 function samePlatform(a: Platform | undefined, b: Platform | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
+  return a === undefined || b === undefined ? a === b : platformEquals(a, b);
 }
 
 /** `name:tag` of a reference (tag `latest` when it names none), as BuildKit compares image sources. */
