@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import {
   close,
   closeSync,
@@ -59,14 +59,15 @@ export interface FileFinish {
 }
 
 /**
- * Writes one received file: chunks are hashed as they arrive (the digest needs no second pass)
- * and written in order by a single async loop, several chunks per writev when they pile up.
+ * Writes one received file: chunks are hashed as they are written (the digest needs no second
+ * pass) and written in order by a single async loop, several chunks per writev when they pile up.
  * The file is created exclusively and never through a symlink (O_EXCL | O_NOFOLLOW).
  */
 export class FileWriter {
   /** Resolves to the `sha256:` digest of the content once the file is complete on disk. */
   readonly done: Promise<string>;
-  private readonly hash: Hash = createHash('sha256');
+  /** Created for files written in pieces; a small file is hashed in one call. */
+  private hash: Hash | undefined;
   private chunks: Uint8Array[] = [];
   private pending = 0;
   private ended = false;
@@ -98,7 +99,6 @@ export class FileWriter {
         operation: 'writing',
         cause: new Error('data after end of file'),
       });
-    this.hash.update(data);
     this.chunks.push(data);
     this.pending += data.length;
     this.kick();
@@ -157,6 +157,8 @@ export class FileWriter {
       this.chunks = [];
       const total = batch.reduce((n, c) => n + c.length, 0);
       this.pending -= total;
+      this.hash ??= createHash('sha256');
+      for (const chunk of batch) this.hash.update(chunk);
       const { bytesWritten } =
         batch.length === 1 ? await writeFd(this.fd, batch[0] as Uint8Array) : await writevFd(this.fd, batch);
       if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
@@ -172,7 +174,7 @@ export class FileWriter {
     this.fd = undefined;
     await closeFd(fd);
     this.state = 'closed';
-    this.resolveDone(`sha256:${this.hash.digest('hex')}`);
+    this.resolveDone(`sha256:${(this.hash ?? createHash('sha256')).digest('hex')}`);
   }
 
   /** A small, complete file in one go, synchronously (same steps and order as `run`). */
@@ -191,10 +193,18 @@ export class FileWriter {
       closeSync(fd);
       if (performance.now() - started > SYNC_STALL_MS) this.pace.stalled = true;
     }
+    const digest =
+      this.chunks.length === 1 ? hash('sha256', this.chunks[0] as Uint8Array, 'hex') : digestOf(this.chunks);
     this.chunks = [];
     this.pending = 0;
     this.onFlushed(total);
     this.state = 'closed';
-    this.resolveDone(`sha256:${this.hash.digest('hex')}`);
+    this.resolveDone(`sha256:${digest}`);
   }
+}
+
+function digestOf(chunks: readonly Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const chunk of chunks) h.update(chunk);
+  return h.digest('hex');
 }

@@ -33,6 +33,7 @@ import {
   Packet_PacketType as PacketType,
   type Packet,
 } from '../proto/gen/fsutil/types/wire_pb.js';
+import { StatSchema } from '../proto/gen/fsutil/types/stat_pb.js';
 import { BytesMessageSchema } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import { FileSync } from '../proto/gen/moby/filesync/v1/filesync_pb.js';
 import {
@@ -54,7 +55,7 @@ import {
 } from './index.js';
 import { startTestDaemon, type TestDaemon } from './test-daemon.js';
 import { describeTree, makeTree } from './tree-fixture.js';
-import { decodePacket, encodePacket } from './wire-codec.js';
+import { decodePacket, decodeStat, encodePacket } from './wire-codec.js';
 
 let work: string;
 let daemon: TestDaemon;
@@ -174,8 +175,25 @@ describe('session metadata', () => {
       assert.equal(decoded.type, packet.type);
       assert.equal(decoded.ID, packet.ID);
       assert.deepEqual(Buffer.from(decoded.data), Buffer.from(packet.data));
-      assert.equal(decoded.stat?.modTime, packet.stat?.modTime);
+      assert.deepEqual(decoded.stat, packet.stat);
     }
+    const stats = [
+      create(StatSchema, {}),
+      create(StatSchema, {
+        path: 'dir/ünïcødé file',
+        mode: (0x80000000 | 0o4755) >>> 0,
+        uid: 4294967295,
+        gid: 1000,
+        size: 9007199254740993n,
+        modTime: -1n,
+        linkname: '../target',
+        devmajor: 8n,
+        devminor: 1n,
+        xattrs: { 'user.a': new Uint8Array([0, 255]), 'security.capability': new Uint8Array(0) },
+      }),
+    ];
+    for (const stat of stats) assert.deepEqual(decodeStat(toBinary(StatSchema, stat)), stat);
+    assert.throws(() => decodeStat(toBinary(StatSchema, stats[1]!).subarray(0, 20)), /truncated/);
   });
 });
 

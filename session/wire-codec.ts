@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { toBinary } from '@bufbuild/protobuf';
 import type { BytesMessage } from '../proto/gen/moby/buildkit/v1/control_pb.js';
 import { StatSchema, type Stat } from '../proto/gen/fsutil/types/stat_pb.js';
 import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_pb.js';
@@ -6,8 +6,9 @@ import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_
 /**
  * Hand-written codecs for the two messages every byte of a transfer passes through
  * (`BytesMessage` of the tunnel, `fsutil.types.Packet`): the reflection-based generated codecs
- * cost more CPU than the rest of the pipeline together. Same wire format as the generated codecs
- * (session.test.ts checks both ways); STATs still go through the generated Stat codec.
+ * cost more CPU than the rest of the pipeline together, and `fsutil.types.Stat` (one per file of
+ * a context). Same wire format as the generated codecs (session.test.ts checks both ways); STATs
+ * are still encoded by the generated codec (only tests and FileSend's rare sender encode them).
  */
 
 function readVarint(buf: Uint8Array, pos: number): [value: number, next: number] {
@@ -22,6 +23,40 @@ function readVarint(buf: Uint8Array, pos: number): [value: number, next: number]
     shift += 7;
     if (shift > 63) throw new Error('varint too long');
   }
+}
+
+/** An int64 varint as a bigint (negative values are ten bytes of two's complement). */
+function readVarint64(buf: Uint8Array, pos: number): [value: bigint, next: number] {
+  let low = 0;
+  let shift = 0;
+  for (; shift < 28; shift += 7) {
+    if (pos >= buf.length) throw new Error('truncated varint');
+    const byte = buf[pos++] as number;
+    low |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return [BigInt(low), pos];
+  }
+  let high = 0n;
+  for (let highShift = 0n; ; highShift += 7n) {
+    if (pos >= buf.length) throw new Error('truncated varint');
+    if (highShift > 35n) throw new Error('varint too long');
+    const byte = buf[pos++] as number;
+    high |= BigInt(byte & 0x7f) << highShift;
+    if ((byte & 0x80) === 0) break;
+  }
+  return [BigInt.asIntN(64, (high << 28n) | BigInt(low)), pos];
+}
+
+function readLengthDelimited(buf: Uint8Array, pos: number): [start: number, end: number] {
+  const [length, start] = readVarint(buf, pos);
+  const end = start + length;
+  if (end > buf.length) throw new Error('truncated field');
+  return [start, end];
+}
+
+const utf8 = new TextDecoder();
+
+function readString(buf: Uint8Array, start: number, end: number): string {
+  return utf8.decode(buf.subarray(start, end));
 }
 
 function varintLength(value: number): number {
@@ -85,6 +120,96 @@ export function encodeBytes(data: Uint8Array): Buffer {
   return out;
 }
 
+/** Decodes an `fsutil.types.Stat` (the shape protobuf-es would give, without its reflection). */
+export function decodeStat(buf: Uint8Array): Stat {
+  const stat: Stat = {
+    $typeName: 'fsutil.types.Stat',
+    path: '',
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    size: 0n,
+    modTime: 0n,
+    linkname: '',
+    devmajor: 0n,
+    devminor: 0n,
+    xattrs: {},
+  };
+  let pos = 0;
+  while (pos < buf.length) {
+    const [tag, next] = readVarint(buf, pos);
+    pos = next;
+    let start: number;
+    switch (tag) {
+      case 0x0a:
+        [start, pos] = readLengthDelimited(buf, pos);
+        stat.path = readString(buf, start, pos);
+        break;
+      case 0x10:
+        [stat.mode, pos] = readUint32(buf, pos);
+        break;
+      case 0x18:
+        [stat.uid, pos] = readUint32(buf, pos);
+        break;
+      case 0x20:
+        [stat.gid, pos] = readUint32(buf, pos);
+        break;
+      case 0x28:
+        [stat.size, pos] = readVarint64(buf, pos);
+        break;
+      case 0x30:
+        [stat.modTime, pos] = readVarint64(buf, pos);
+        break;
+      case 0x3a:
+        [start, pos] = readLengthDelimited(buf, pos);
+        stat.linkname = readString(buf, start, pos);
+        break;
+      case 0x40:
+        [stat.devmajor, pos] = readVarint64(buf, pos);
+        break;
+      case 0x48:
+        [stat.devminor, pos] = readVarint64(buf, pos);
+        break;
+      case 0x52:
+        [start, pos] = readLengthDelimited(buf, pos);
+        readXattr(buf.subarray(start, pos), stat.xattrs);
+        break;
+      default:
+        pos = skipField(buf, pos, tag & 7);
+    }
+  }
+  if (pos > buf.length) throw new Error('truncated Stat');
+  return stat;
+}
+
+/** A uint32 field: varints beyond 32 bits keep their low 32, as protobuf decoders do. */
+function readUint32(buf: Uint8Array, pos: number): [value: number, next: number] {
+  const read = readVarint(buf, pos);
+  if (read[0] <= 0xffffffff) return read;
+  const [value, next] = readVarint64(buf, pos);
+  return [Number(BigInt.asUintN(32, value)), next];
+}
+
+/** One `map<string, bytes>` entry (key 1, value 2) into `into`. */
+function readXattr(buf: Uint8Array, into: Record<string, Uint8Array>): void {
+  let key = '';
+  let value = new Uint8Array(0);
+  let pos = 0;
+  while (pos < buf.length) {
+    const [tag, next] = readVarint(buf, pos);
+    pos = next;
+    let start: number;
+    if (tag === 0x0a) {
+      [start, pos] = readLengthDelimited(buf, pos);
+      key = readString(buf, start, pos);
+    } else if (tag === 0x12) {
+      [start, pos] = readLengthDelimited(buf, pos);
+      value = buf.slice(start, pos);
+    } else pos = skipField(buf, pos, tag & 7);
+  }
+  into[key] = value;
+}
+
 /** grpc-js (de)serializers for `Control.Session` that skip reflection; messages keep the protobuf-es shape. */
 export const bytesMessageCodec = {
   serialize: (message: BytesMessage): Buffer => encodeBytes(message.data),
@@ -118,9 +243,9 @@ export function decodePacket(buf: Uint8Array): WirePacket {
         [packet.type, pos] = readVarint(buf, pos);
         break;
       case 0x12: {
-        const [length, start] = readVarint(buf, pos);
-        packet.stat = fromBinary(StatSchema, buf.subarray(start, start + length));
-        pos = start + length;
+        const [start, end] = readLengthDelimited(buf, pos);
+        packet.stat = decodeStat(buf.subarray(start, end));
+        pos = end;
         break;
       }
       case 0x18:

@@ -51,6 +51,7 @@ export type {
   ProgressGroup,
   ProgressSink,
   StatusRecord,
+  StatusUpdate,
   VertexRecord,
   WarningRecord,
 } from './progress.js';

@@ -1,6 +1,6 @@
 import type { Descriptor, Digest, Platform } from '../oci/index.js';
 import type { Op } from '../proto/gen/pb/ops_pb.js';
-import type { StatusRecord } from './progress.js';
+import type { StatusUpdate } from './progress.js';
 
 /**
  * A result known only as layers somewhere else (an imported remote cache): nothing is downloaded
@@ -80,7 +80,7 @@ export interface CacheMap {
 
 /** How an op reports progress on its vertex. */
 export interface VertexProgress {
-  status(status: Omit<StatusRecord, 'vertex' | 'timestamp'>): void;
+  status(status: StatusUpdate): void;
   log(stream: 1 | 2, data: Uint8Array): void;
   warn(short: string, detail?: readonly string[]): void;
 }

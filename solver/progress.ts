@@ -34,6 +34,9 @@ export interface StatusRecord {
   readonly completed?: Date;
 }
 
+/** A status as an op reports it; the vertex and the time are added when it is sent. */
+export type StatusUpdate = Omit<StatusRecord, 'vertex' | 'timestamp'>;
+
 export interface LogRecord {
   readonly vertex: string;
   readonly stream: 1 | 2;

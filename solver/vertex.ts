@@ -1,6 +1,6 @@
 import type { LlbOpView } from './llb-view.js';
 import type { ResultRef, VertexProgress } from './op.js';
-import type { LogRecord, ProgressSink, StatusRecord, VertexRecord } from './progress.js';
+import type { LogRecord, ProgressSink, StatusRecord, StatusUpdate, VertexRecord } from './progress.js';
 
 /** The results of a settled vertex: one cache key and one ref per output. */
 export interface VertexOutcome {
@@ -60,10 +60,12 @@ const statusIntervalMs = 100;
 export class SharedVertex implements VertexProgress {
   #state: VertexState = { kind: 'waiting' };
   readonly #subscribers = new Set<VertexSubscriber>();
+  /** The statuses as last sent (replayed to late subscribers). */
   readonly #statuses = new Map<string, StatusRecord>();
-  /** When each status was last sent, and the timers holding back a newer value. */
+  /** When each status was last sent, the timers holding back a newer value, and that value. */
   readonly #statusSent = new Map<string, number>();
   readonly #statusHeld = new Map<string, NodeJS.Timeout>();
+  readonly #statusLatest = new Map<string, StatusUpdate>();
   readonly #logs: LogRecord[] = [];
   #logBytes = 0;
   /** Set once evaluation starts; every job awaits the same promise. */
@@ -130,26 +132,30 @@ export class SharedVertex implements VertexProgress {
     }
   }
 
-  status(status: Omit<StatusRecord, 'vertex' | 'timestamp'>): void {
-    const record: StatusRecord = { ...status, vertex: this.digest, timestamp: new Date() };
-    this.#statuses.set(record.id, record);
-    if (this.#statusHeld.has(record.id) && record.completed === undefined) return;
-    const wait = (this.#statusSent.get(record.id) ?? -Infinity) + statusIntervalMs - performance.now();
-    if (wait <= 0 || record.completed !== undefined) {
-      this.#sendStatus(record.id);
+  status(status: StatusUpdate): void {
+    // A transfer reports once per file: a held update costs one map write, nothing more.
+    this.#statusLatest.set(status.id, status);
+    if (status.completed === undefined && this.#statusHeld.has(status.id)) return;
+    const wait = (this.#statusSent.get(status.id) ?? -Infinity) + statusIntervalMs - performance.now();
+    if (wait <= 0 || status.completed !== undefined) {
+      this.#sendStatus(status.id);
       return;
     }
-    const timer = setTimeout(() => this.#sendStatus(record.id), wait);
+    const timer = setTimeout(() => this.#sendStatus(status.id), wait);
     timer.unref();
-    this.#statusHeld.set(record.id, timer);
+    this.#statusHeld.set(status.id, timer);
   }
 
   #sendStatus(id: string): void {
     clearTimeout(this.#statusHeld.get(id));
     this.#statusHeld.delete(id);
     this.#statusSent.set(id, performance.now());
-    const status = this.#statuses.get(id);
-    if (status) this.#emit({ type: 'status', status });
+    const latest = this.#statusLatest.get(id);
+    if (!latest) return;
+    this.#statusLatest.delete(id);
+    const status: StatusRecord = { ...latest, vertex: this.digest, timestamp: new Date() };
+    this.#statuses.set(id, status);
+    this.#emit({ type: 'status', status });
   }
 
   log(stream: 1 | 2, data: Uint8Array): void {
