@@ -193,8 +193,7 @@ export class FileWriter {
       closeSync(fd);
       if (performance.now() - started > SYNC_STALL_MS) this.pace.stalled = true;
     }
-    const digest =
-      this.chunks.length === 1 ? hash('sha256', this.chunks[0] as Uint8Array, 'hex') : digestOf(this.chunks);
+    const digest = digestOf(this.chunks);
     this.chunks = [];
     this.pending = 0;
     this.onFlushed(total);
@@ -203,7 +202,9 @@ export class FileWriter {
   }
 }
 
+/** The hex sha256 of the chunks together; one chunk (most small files) in a single call. */
 function digestOf(chunks: readonly Uint8Array[]): string {
+  if (chunks.length === 1) return hash('sha256', chunks[0] as Uint8Array, 'hex');
   const h = createHash('sha256');
   for (const chunk of chunks) h.update(chunk);
   return h.digest('hex');

@@ -23,12 +23,11 @@ export function tunnelDuplex(call: SessionCall, options: { direct?: boolean } = 
   const stream = options.direct === false ? undefined : http2StreamOf(call);
   if (stream) widenReceiveWindow(stream);
   let waitingDrain: (() => void) | undefined;
+  let resumeSource = (): void => {};
   const duplex = new Duplex({
     allowHalfOpen: true,
     read() {
-      if (stream) {
-        if (stream.isPaused()) stream.resume();
-      } else if (call.isPaused()) call.resume();
+      resumeSource();
     },
     write(chunk: Buffer, _encoding, callback) {
       const message: BytesMessage = { $typeName: 'moby.buildkit.v1.BytesMessage', data: chunk };
@@ -52,13 +51,7 @@ export function tunnelDuplex(call: SessionCall, options: { direct?: boolean } = 
       callback(err);
     },
   });
-  if (stream) readFrames(stream, duplex);
-  else {
-    call.on('data', (message: BytesMessage) => {
-      if (message.data.length > 0 && !duplex.push(message.data)) call.pause();
-    });
-    call.on('end', () => duplex.push(null));
-  }
+  resumeSource = stream ? readFrames(stream, duplex) : readMessages(call, duplex);
   call.on('error', (err) => duplex.destroy(err));
   call.on('close', () => {
     if (!duplex.readableEnded) duplex.push(null);
@@ -66,8 +59,22 @@ export function tunnelDuplex(call: SessionCall, options: { direct?: boolean } = 
   return duplex;
 }
 
-/** Takes the stream's DATA away from grpc-js and pushes each message's bytes into `duplex`. */
-function readFrames(stream: ServerHttp2Stream, duplex: Duplex): void {
+/** Pushes each message's bytes into `duplex`; returns what resumes the call after backpressure. */
+function readMessages(call: SessionCall, duplex: Duplex): () => void {
+  call.on('data', (message: BytesMessage) => {
+    if (message.data.length > 0 && !duplex.push(message.data)) call.pause();
+  });
+  call.on('end', () => duplex.push(null));
+  return () => {
+    if (call.isPaused()) call.resume();
+  };
+}
+
+/**
+ * Takes the stream's DATA away from grpc-js and pushes each message's bytes into `duplex`;
+ * returns what resumes the stream after backpressure.
+ */
+function readFrames(stream: ServerHttp2Stream, duplex: Duplex): () => void {
   // grpc-js's listener would queue every message for the call; nothing else listens for data.
   stream.removeAllListeners('data');
   const decoder = new MessageDecoder();
@@ -89,6 +96,9 @@ function readFrames(stream: ServerHttp2Stream, duplex: Duplex): void {
     }
   });
   stream.on('end', () => duplex.push(null));
+  return () => {
+    if (stream.isPaused()) stream.resume();
+  };
 }
 
 /** Receive window asked for on the connection that carries a session (bytes). */

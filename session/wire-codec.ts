@@ -4,11 +4,11 @@ import { StatSchema, type Stat } from '../proto/gen/fsutil/types/stat_pb.js';
 import { Packet_PacketType as PacketType } from '../proto/gen/fsutil/types/wire_pb.js';
 
 /**
- * Hand-written codecs for the two messages every byte of a transfer passes through
- * (`BytesMessage` of the tunnel, `fsutil.types.Packet`): the reflection-based generated codecs
- * cost more CPU than the rest of the pipeline together, and `fsutil.types.Stat` (one per file of
- * a context). Same wire format as the generated codecs (session.test.ts checks both ways); STATs
- * are still encoded by the generated codec (only tests and FileSend's rare sender encode them).
+ * Hand-written codecs for the messages every transfer passes through in bulk: `BytesMessage` of
+ * the tunnel and `fsutil.types.Packet` (every byte), `fsutil.types.Stat` (one per file). The
+ * reflection-based generated codecs cost more CPU than the rest of the pipeline together. Same
+ * wire format as the generated codecs (session.test.ts checks both ways); STATs are still encoded
+ * by the generated codec (only tests and FileSend's rare sender encode them).
  */
 
 function readVarint(buf: Uint8Array, pos: number): [value: number, next: number] {
