@@ -27,6 +27,12 @@ export interface ApplyOptions {
    * only when an owner is given by name; without it names fail with UnknownOwnerError.
    */
   readonly userLookup?: UserLookup;
+  /**
+   * A copy may make regular files hardlinks of the secondary's instead of copying their data. Only
+   * when `secondary` is never changed in place (a committed snapshot) and nothing will change the
+   * copied files in `root` in place either (later writers replace files, as overlayfs copy-up does).
+   */
+  readonly linkFiles?: boolean;
   /** Regular files a copy writes at once (default 8). */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
@@ -75,6 +81,7 @@ async function run(action: FileAction, root: string, options: ApplyOptions): Pro
           root,
           source,
           owner,
+          ...(options.linkFiles === undefined ? {} : { linkFiles: options.linkFiles }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(options.signal === undefined ? {} : { signal: options.signal }),
           ...(options.logger === undefined ? {} : { logger: options.logger }),

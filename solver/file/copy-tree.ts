@@ -3,6 +3,7 @@ import {
   chmodSync,
   constants,
   copyFileSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -28,6 +29,13 @@ export interface TreeCopierOptions {
   /** The source and destination roots on the host, to print in-root paths in errors. */
   readonly srcRoot: string;
   readonly destRoot: string;
+  /**
+   * Make regular files hardlinks of the source's instead of copies. Only for a source that is never
+   * changed in place (a committed snapshot), a destination nothing will change in place either, and
+   * a policy that keeps every piece of metadata (the inode is shared, so its owner, mode, times and
+   * xattrs are the source's). Where a link fails (another filesystem, too many links) files are copied.
+   */
+  readonly linkFiles?: boolean;
   /** Files copied at once; libuv's pool has four threads, a few more keep them busy. */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
@@ -73,9 +81,9 @@ interface Entry {
  * mode, owner and times; the top one only its times), a non-directory replaces an existing
  * non-directory, symbolic links are copied as links and never followed, hardlinks inside the
  * copied tree stay hardlinks, devices and fifos are recreated, xattrs copied. Only paths under the
- * given source and target are touched and nothing is ever hardlinked to the source. One instance
- * per copied source path (hardlinks are tracked per instance). Regular files are copied
- * concurrently with `copyFile` (reflinks where the filesystem has them).
+ * given source and target are touched, and nothing is hardlinked to the source unless `linkFiles`
+ * asks for it. One instance per copied source path (hardlinks are tracked per instance). Regular
+ * files are copied concurrently with `copyFile` (reflinks where the filesystem has them).
  */
 export class TreeCopier {
   private readonly opts: TreeCopierOptions;
@@ -86,9 +94,11 @@ export class TreeCopier {
   private lastYield = performance.now();
   private pause: Promise<void> | undefined;
   private syncSlow = false;
+  private linkFiles: boolean;
 
   constructor(options: TreeCopierOptions) {
     this.opts = options;
+    this.linkFiles = options.linkFiles === true;
     this.limiter = new Limiter(options.concurrency ?? 8);
     this.fs = new TreeIo([options.destRoot, options.srcRoot]);
   }
@@ -151,13 +161,14 @@ export class TreeCopier {
    * The fast path for the common case, a small regular file with one link whose target directory
    * exists: everything synchronously, which measured about twice as fast as going through libuv's
    * pool per call (each step is one cheap syscall; copy_file_range of up to 1 MiB is quick). The
-   * caller yields to the event loop every few milliseconds. Returns false when the entry needs the
-   * general path (directories, links, hardlinked or large files, delayed parents).
+   * caller yields to the event loop every few milliseconds. When linking, every regular file takes
+   * this path as one link(2). Returns false when the entry needs the general path (directories,
+   * links, hardlinked or large files, delayed parents, a refused link).
    */
   private fileSync(e: Entry, dir: DirNode): boolean {
     const st = e.st;
-    if (!st.isFile() || st.nlink > 1 || st.size > syncCopyLimit || !dir.readyDone || this.syncSlow)
-      return false;
+    if (!st.isFile() || !dir.readyDone) return false;
+    if (!this.linkFiles && (st.nlink > 1 || st.size > syncCopyLimit || this.syncSlow)) return false;
     if (this.opts.filter !== undefined && !this.opts.filter.check(e.rel, false, e.filterState).keep)
       return true;
     this.checkpoint();
@@ -169,6 +180,10 @@ export class TreeCopier {
         throw new FileTypeConflictError({ path: this.fs.show(e.target), expected: 'non-directory' });
       else this.fs.run('remove', e.target, () => unlinkSync(e.target));
     }
+    if (this.linkFiles) {
+      // A refused link leaves the target absent; the general path copies it.
+      return this.linkToSource(e);
+    }
     const started = performance.now();
     this.fs.run('copy', e.target, () => copyFileSync(e.src, e.target, copyFlags));
     // A disk throttling writers makes a synchronous copy stall the whole event loop: from then
@@ -177,6 +192,27 @@ export class TreeCopier {
     const ids = dir.targetSt === undefined ? undefined : creatorIds(dir.targetSt, st.mode & 0o7777);
     this.fs.run('set metadata of', e.target, () => applyInfo(e.target, st, this.opts.policy, ids));
     copyXattrs(e.src, e.target, this.opts.logger);
+    return true;
+  }
+
+  /**
+   * Makes the target a hardlink of the source file; false when the filesystem refuses (another
+   * device, or the inode's link limit), after which files are copied (on another device, all).
+   */
+  private linkToSource(e: Entry): boolean {
+    try {
+      linkSync(e.src, e.target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EXDEV' || code === 'EPERM') this.linkFiles = false;
+      else if (code !== 'EMLINK')
+        return this.fs.run('hardlink', e.target, () => {
+          throw err;
+        });
+      return false;
+    }
+    // A later copy of a hardlinked sibling (after linking stopped) links to this one.
+    if (e.st.nlink > 1) this.inodes.set(`${e.st.dev}:${e.st.ino}`, Promise.resolve(e.target));
     return true;
   }
 
@@ -198,6 +234,7 @@ export class TreeCopier {
   private async nonDirectory(e: Entry): Promise<'copied' | 'linked' | 'made'> {
     const st = e.st;
     if (st.isFile()) {
+      if (this.linkFiles && this.linkToSource(e)) return 'linked';
       if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
         const first = this.inodes.get(key);

@@ -22,6 +22,8 @@ export interface CopyTarget {
   /** The read-only source tree (host path). */
   readonly source: string;
   readonly owner: Owner | undefined;
+  /** Regular files may become hardlinks of the source's (see ApplyOptions.linkFiles). */
+  readonly linkFiles?: boolean;
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
@@ -122,9 +124,12 @@ async function copyOne(
       : posix.dirname(finalDest);
   await mkdirAll(target.root, parent, dirOptions);
 
+  // A shared inode keeps the source's metadata, so only a copy that changes none of it may link.
+  const keepsMetadata = policy.owner === undefined && policy.mode === undefined && policy.time === undefined;
   const copier = new TreeCopier({
     policy,
     filter,
+    linkFiles: target.linkFiles === true && keepsMetadata,
     alwaysReplace: action.alwaysReplaceExistingDestPaths,
     srcRoot: target.source,
     destRoot: target.root,

@@ -3,6 +3,7 @@
 export { type ApplyOptions, applyFileAction } from './apply.js';
 export { type Owner, type UserDatabase, type UserLookup, ownerInputs, resolveOwner } from './owner.js';
 export { readUserDatabase } from './user-database.js';
+export { prepareUpperForCopy } from './upper-copy.js';
 export { type ContentSelector, type InputSelectors, copySelectors, fileOpSelectors } from './selectors.js';
 export { type ModeSet, parseModeStr } from './mode-str.js';
 export { type RootedPath, resolveInRoot } from './root-path.js';

@@ -1,9 +1,15 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { sha256, type Platform } from '../../oci/index.js';
-import { FileOpSchema, type FileOp } from '../../proto/gen/pb/ops_pb.js';
+import { FileOpSchema, type FileAction, type FileOp } from '../../proto/gen/pb/ops_pb.js';
 import { withTempMount, type LocalSnapshotter, type Mount } from '../../snapshotter/index.js';
-import { applyFileAction, fileOpSelectors, readUserDatabase } from '../file/index.js';
+import {
+  applyFileAction,
+  fileOpSelectors,
+  ownerInputs,
+  prepareUpperForCopy,
+  readUserDatabase,
+} from '../file/index.js';
 import { newId } from '../job.js';
 import type { LlbOpView } from '../llb-view.js';
 import type { CacheMap, OpContext, ResultRef, SolverOp } from '../op.js';
@@ -70,7 +76,7 @@ export class FileOpImpl implements SolverOp {
     // How many later actions read each action's result (as base, source or owner lookup).
     const readers = actions.map(() => 0);
     for (const a of actions) {
-      for (const index of [a.input, a.secondaryInput]) if (index >= BigInt(n)) readers[Number(index) - n]!++;
+      for (const index of inputsOf(a)) if (index >= n) readers[index - n]!++;
     }
     const { snapshotter } = this.deps;
     const readOnly = async (index: number): Promise<Tree | undefined> => {
@@ -88,11 +94,33 @@ export class FileOpImpl implements SolverOp {
         ctx.signal.throwIfAborted();
         const action = actions[i]!;
         const base = Number(action.input);
-        const tree = await this.#writable(base, n, inputs, results, readers, held);
-        const secondary = await readOnly(Number(action.secondaryInput));
+        const copy = action.action.case === 'copy' ? action.action.value : undefined;
+        const overlay = snapshotter.driver === 'overlayfs';
+        // Unread later, an overlay copy's result need not be mounted (see #upperTree).
+        const lower =
+          copy && overlay && readers[i] === 0 && base >= 0 && base < n ? await readOnly(base) : undefined;
+        const tree = await this.#writable(
+          base,
+          n,
+          inputs,
+          results,
+          readers,
+          held,
+          lower && copy ? { lower: lower.dir, dest: copy.dest } : undefined,
+        );
+        const secondaryIndex = Number(action.secondaryInput);
+        const secondary = await readOnly(secondaryIndex);
+        // Overlayfs copies a shared lower file up before changing it, so a result that is only
+        // read later (or not at all) in this op may share inodes with a committed input.
+        const linkFiles =
+          overlay &&
+          secondaryIndex >= 0 &&
+          secondaryIndex < n &&
+          !actions.some((later, j) => j > i && Number(later.input) === n + i);
         await applyFileAction(action, {
           root: tree.dir,
           ...(secondary ? { secondary: secondary.dir } : {}),
+          linkFiles,
           userLookup: async (input) => {
             const source = (await readOnly(input)) ?? (input === base ? tree : undefined);
             return source ? readUserDatabase(source.dir) : {};
@@ -127,6 +155,7 @@ export class FileOpImpl implements SolverOp {
     results: Array<Tree | undefined>,
     readers: number[],
     held: Tree[],
+    upperCopy?: { lower: string; dest: string },
   ): Promise<Tree> {
     let parent: string | undefined;
     if (base >= n) {
@@ -146,9 +175,22 @@ export class FileOpImpl implements SolverOp {
     }
     const key = `file-active-${newId()}`;
     const mounts = await this.deps.snapshotter.prepare(key, parent);
-    const tree = await this.#mount(key, mounts, false);
+    const upper = parent && upperCopy ? await this.#upperTree(key, upperCopy) : undefined;
+    const tree = upper ?? (await this.#mount(key, mounts, false));
     held.push(tree);
     return tree;
+  }
+
+  /**
+   * A copy written straight into the new overlay snapshot's upper directory, never mounted, when
+   * that gives the same tree as writing through the overlay (prepareUpperForCopy decides, looking
+   * at `lower`, the base's tree). Saves a mount, and the copy's files can be hardlinks of a source
+   * snapshot on the same filesystem, which an overlay mount (another device) refuses.
+   */
+  async #upperTree(key: string, upperCopy: { lower: string; dest: string }): Promise<Tree | undefined> {
+    const { dir } = await this.deps.snapshotter.writableLayer(key);
+    if (!prepareUpperForCopy(upperCopy.lower, dir, upperCopy.dest)) return undefined;
+    return { dir, key, release: async () => {} };
   }
 
   async #view(snapshot: string): Promise<Tree> {
@@ -203,4 +245,11 @@ export class FileOpImpl implements SolverOp {
       },
     };
   }
+}
+
+/** Every input or earlier result an action reads: its base, its copy source, owner lookups. */
+function inputsOf(action: FileAction): number[] {
+  const value = action.action.value;
+  const owner = value !== undefined && 'owner' in value ? value.owner : undefined;
+  return [Number(action.input), Number(action.secondaryInput), ...ownerInputs(owner).map((o) => o.input)];
 }

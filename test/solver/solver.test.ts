@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { clone, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { status } from '@grpc/grpc-js';
 import { ControlClient } from '../../client/control-client.js';
-import { image, marshal, type State } from '../../llb/index.js';
+import { copy, image, local, marshal, type State } from '../../llb/index.js';
 import { DefinitionSchema, OpSchema, type Definition, type Op } from '../../proto/gen/pb/ops_pb.js';
 import { pushBusyboxIndex } from '../fixtures/busybox-image.js';
 import { busyboxRootfs } from '../fixtures/busybox.js';
@@ -94,6 +94,54 @@ describe('solver through a real buildctl', { skip }, () => {
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await readFile(join(out, 'all.txt'), 'utf8'), 'a\nb\nhello\n');
     assert.equal(await readFile(join(out, 'b.txt'), 'utf8'), 'b\n');
+  });
+
+  it('copies a context by hardlinking its files; a later step changing them changes neither the context nor the copy', async () => {
+    const ctx = join(work, 'linked-context');
+    await mkdir(join(ctx, 'sub'), { recursive: true });
+    await writeFile(join(ctx, 'a.txt'), 'one\n');
+    await writeFile(join(ctx, 'sub', 'b.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    await link(join(ctx, 'a.txt'), join(ctx, 'sub', 'a-link.txt'));
+    // /usr exists in the base image: its directory is copied up into the copy's own layer.
+    const copied = base.file(
+      copy(local('ctx'), '/', '/usr/src/', { copyDirContentsOnly: true, createDestPath: true }),
+    );
+    const changed = copied
+      .run({ shell: 'echo two >> /usr/src/a.txt && chmod 600 /usr/src/sub/b.sh && ls -ld /usr > /usr-mode' })
+      .root();
+    const both = join(work, 'linked-changed');
+    const first = await run(
+      ['build', '--local', `ctx=${ctx}`, '--output', `type=local,dest=${both}`],
+      changed,
+    );
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(await readFile(join(both, 'usr/src/a.txt'), 'utf8'), 'one\ntwo\n');
+    assert.equal((await stat(join(both, 'usr/src/sub/b.sh'))).mode & 0o777, 0o600);
+    assert.match(await readFile(join(both, 'usr-mode'), 'utf8'), /^drwxr-xr-x /);
+
+    // The copy step is cached from the first build: its snapshot must not have seen the change.
+    const only = join(work, 'linked-copy');
+    const second = await run(
+      ['build', '--local', `ctx=${ctx}`, '--output', `type=local,dest=${only}`],
+      copied,
+    );
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(await readFile(join(only, 'usr/src/a.txt'), 'utf8'), 'one\n');
+    assert.equal(await readFile(join(only, 'usr/src/sub/a-link.txt'), 'utf8'), 'one\n');
+    assert.equal((await stat(join(only, 'usr/src/sub/b.sh'))).mode & 0o777, 0o755);
+    assert.equal(await readFile(join(ctx, 'a.txt'), 'utf8'), 'one\n');
+
+    // In the daemon, the context's snapshot and the copy's share the file: one inode, four names.
+    const names = (await readdir(daemon.root, { recursive: true })).filter((p) => p.endsWith('a-link.txt'));
+    const inodes = new Map<number, number>();
+    for (const name of names) {
+      const st = await lstat(join(daemon.root, name));
+      if (st.isFile()) inodes.set(st.ino, st.nlink);
+    }
+    assert.ok(
+      [...inodes.values()].some((nlink) => nlink >= 4),
+      `expected a.txt shared by the context and its copy: ${JSON.stringify([...inodes])}`,
+    );
   });
 
   it('runs independent 1 s steps in parallel and never runs an unreachable one', async () => {
