@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { getSecret, receiveDirectory, sendDirectory, sendStream, type ReceivedEntry } from './index.js';
 import { startTestDaemon, type TestDaemon, type TestDaemonHooks } from './test-daemon.js';
 import { describeTree, makeTree } from './tree-fixture.js';
@@ -98,6 +99,15 @@ describe('real buildctl v0.11.6', { skip }, () => {
     assert.equal(second.context.requested, 1);
     assert.equal(second.context.bytes, 'changed\n'.length);
     assert.deepEqual(await describeTree(second.contextDir), await describeTree(dir));
+
+    // An xattr set alone (size and mtime as they were) makes the file a change: the reused
+    // previous file is a link, which must never be changed in place.
+    setAttributeSync(join(dir, 'run.sh'), 'user.kiln', Buffer.from('new'));
+    await buildctl(['--local', `context=${dir}`, '--local', `dockerfile=${dir}`]);
+    const third = state.last as Received;
+    assert.equal(third.context.requested, 1);
+    assert.equal(getAttributeSync(join(third.contextDir, 'run.sh'), 'user.kiln')?.toString(), 'new');
+    assert.equal(getAttributeSync(join(second.contextDir, 'run.sh'), 'user.kiln'), null);
   });
 
   it('--output type=local and type=tar reproduce the result tree on the client', async () => {

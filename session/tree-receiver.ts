@@ -181,7 +181,8 @@ export class Receiver {
     this.requestable.set(stat.path, id);
     const previous = this.options.differ === 'none' ? undefined : this.options.previous;
     const before = previous?.entries.get(stat.path);
-    if (previous && before?.digest && sameMetadata(before.stat, stat)) {
+    // Xattrs count too: a reused file is a link to the previous one, never changed in place.
+    if (previous && before?.digest && sameMetadata(before.stat, stat) && sameXattrs(before.stat, stat)) {
       this.undecided++;
       this.deferred.push({
         id,
@@ -392,7 +393,7 @@ export class Receiver {
       const linked = this.entries.get(entry.stat.linkname);
       if (linked?.digest) entry.digest = linked.digest;
     }
-    await applyXattrs(dest, this.entries.values(), this.options.logger);
+    applyXattrs(dest, this.entries.values());
     for (let i = this.dirs.length - 1; i >= 0; i--) {
       const { stat } = this.dirs[i] as ReceivedEntry;
       const target = join(dest, stat.path);
