@@ -54,6 +54,8 @@ export class Receiver {
   private readonly dirs: ReceivedEntry[] = [];
   /** Files to reuse from `previous`, linked once every STAT is in (and only if something changed). */
   private readonly deferred: Reuse[] = [];
+  /** Paths linked from `previous`: shared with it, so their xattrs (already equal) are left alone. */
+  private readonly linked = new Set<string>();
   /** Whether this transfer's synchronous file writes have stalled (its writers share it). */
   private readonly pace: WritePace = { stalled: false };
   /** The tree turned out to equal `previous`, entry for entry: nothing was linked into `dest`. */
@@ -226,6 +228,7 @@ export class Receiver {
       try {
         linkSync(r.source, r.target);
         r.entry.digest = r.digest;
+        this.linked.add(r.entry.stat.path);
       } catch (err) {
         this.options.logger?.debug(
           { err, path: r.entry.stat.path },
@@ -392,8 +395,9 @@ export class Receiver {
       }
       const linked = this.entries.get(entry.stat.linkname);
       if (linked?.digest) entry.digest = linked.digest;
+      if (this.linked.has(entry.stat.linkname)) this.linked.add(entry.stat.path);
     }
-    applyXattrs(dest, this.entries.values());
+    applyXattrs(dest, this.entries.values(), this.linked, this.options.logger);
     for (let i = this.dirs.length - 1; i >= 0; i--) {
       const { stat } = this.dirs[i] as ReceivedEntry;
       const target = join(dest, stat.path);

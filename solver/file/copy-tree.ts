@@ -88,6 +88,8 @@ interface Entry {
 export class TreeCopier {
   private readonly opts: TreeCopierOptions;
   private readonly inodes = new Map<string, Promise<string>>();
+  /** Keys of `inodes` whose first target is a link to the source, not a copy. */
+  private readonly linkedInodes = new Set<string>();
   private readonly limiter: Limiter;
   private readonly fs: TreeIo;
   private failure: unknown;
@@ -205,15 +207,26 @@ export class TreeCopier {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EXDEV' || code === 'EPERM') this.linkFiles = false;
-      else if (code !== 'EMLINK')
+      // A full inode: its siblings share one copy instead of linking to a link of it.
+      else if (code === 'EMLINK') this.forgetLinkedInode(`${e.st.dev}:${e.st.ino}`);
+      else
         return this.fs.run('hardlink', e.target, () => {
           throw err;
         });
       return false;
     }
     // A later copy of a hardlinked sibling (after linking stopped) links to this one.
-    if (e.st.nlink > 1) this.inodes.set(`${e.st.dev}:${e.st.ino}`, Promise.resolve(e.target));
+    if (e.st.nlink > 1) {
+      const key = `${e.st.dev}:${e.st.ino}`;
+      this.inodes.set(key, Promise.resolve(e.target));
+      this.linkedInodes.add(key);
+    }
     return true;
+  }
+
+  private forgetLinkedInode(key: string): void {
+    if (!this.linkedInodes.delete(key)) return;
+    this.inodes.delete(key);
   }
 
   /**

@@ -124,8 +124,13 @@ async function copyOne(
       : posix.dirname(finalDest);
   await mkdirAll(target.root, parent, dirOptions);
 
-  // A shared inode keeps the source's metadata, so only a copy that changes none of it may link.
-  const keepsMetadata = policy.owner === undefined && policy.mode === undefined && policy.time === undefined;
+  // A shared inode keeps the source's metadata, so only a copy that changes none of it may link;
+  // and not where archives may be unpacked, whose hardlink entries set metadata on their targets.
+  const keepsMetadata =
+    policy.owner === undefined &&
+    policy.mode === undefined &&
+    policy.time === undefined &&
+    !action.attemptUnpackDockerCompatibility;
   const copier = new TreeCopier({
     policy,
     filter,

@@ -59,7 +59,8 @@ export function applyTimes(target: string, st: Stats, policy: InfoPolicy): void 
 }
 
 /**
- * Copies every extended attribute of `src` onto `target`, both taken as links themselves. As in
+ * Copies the extended attributes of `src` onto `target`, both taken as links themselves, all but
+ * overlayfs's own `trusted.overlay.*`. As in
  * BuildKit, failures (a filesystem without xattrs, a name the kernel refuses) are logged and
  * skipped: they never fail a copy.
  */
@@ -72,6 +73,8 @@ export function copyXattrs(src: string, target: string, logger?: Logger): void {
     return;
   }
   for (const name of names) {
+    // overlayfs's own (a mounted overlay hides them): in an upper they would change how it merges.
+    if (name.startsWith('trusted.overlay.')) continue;
     try {
       const value = getAttributeSync(src, name);
       if (value !== null) setAttributeSync(target, name, value);

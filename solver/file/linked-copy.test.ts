@@ -15,6 +15,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { create } from '@bufbuild/protobuf';
+import { FileActionCopySchema, type FileActionCopy } from '../../proto/gen/pb/ops_pb.js';
 import { applyFileAction, prepareUpperForCopy } from './index.js';
 import { copyOf, listTree } from './test-support.js';
 
@@ -67,6 +69,27 @@ describe('linked copies', () => {
     assert.equal((await lstat(join(src, 'd/a.txt'))).mode & 0o7777, 0o640, 'the source is untouched');
   });
 
+  it('copies instead of linking where archives may be unpacked (ADD)', async () => {
+    const root = await mkdtemp(join(work, 'add-'));
+    await applyFileAction(copyOf('/d/a.txt', '/a.txt', { attemptUnpackDockerCompatibility: true }), {
+      root,
+      secondary: src,
+      linkFiles: true,
+    });
+    assert.notEqual((await lstat(join(root, 'a.txt'))).ino, (await lstat(join(src, 'd/a.txt'))).ino);
+  });
+
+  it("never copies overlayfs's own xattrs into the target", async () => {
+    const from = await mkdtemp(join(work, 'overlay-xattrs-'));
+    await mkdir(join(from, 'dir'));
+    setAttributeSync(join(from, 'dir'), 'trusted.overlay.opaque', 'y');
+    setAttributeSync(join(from, 'dir'), 'user.kept', 'yes');
+    const root = await mkdtemp(join(work, 'root-'));
+    await applyFileAction(copyOf('/dir', '/dir'), { root, secondary: from });
+    assert.equal(getAttributeSync(join(root, 'dir'), 'trusted.overlay.opaque'), null);
+    assert.equal(getAttributeSync(join(root, 'dir'), 'user.kept')?.toString(), 'yes');
+  });
+
   it('copies when the destination is on another filesystem', async () => {
     const root = await mkdtemp(join('/dev/shm', 'kiln-linked-'));
     try {
@@ -106,6 +129,10 @@ describe('prepareUpperForCopy', () => {
     await rm(work, { recursive: true, force: true });
   });
 
+  function copyTo(dest: string, src = '/x', allowWildcard = false): FileActionCopy {
+    return create(FileActionCopySchema, { src, dest, allowWildcard });
+  }
+
   async function upper(): Promise<string> {
     return mkdtemp(join(work, 'upper-'));
   }
@@ -113,7 +140,7 @@ describe('prepareUpperForCopy', () => {
   it('copies up the directories above an absent destination with their metadata and times', async () => {
     const dir = await upper();
     const rootMtime = (await lstat(dir)).mtimeMs;
-    assert.equal(prepareUpperForCopy(lower, dir, '/usr/local/src/app/'), true);
+    assert.equal(prepareUpperForCopy(lower, dir, copyTo('/usr/local/src/app/')), true);
     const usr = await lstat(join(dir, 'usr'));
     assert.deepEqual([usr.uid, usr.gid, usr.mtimeMs], [1234, 5678, 1_000_000_000]);
     assert.equal(getAttributeSync(join(dir, 'usr'), 'user.kiln')?.toString(), 'yes');
@@ -124,12 +151,16 @@ describe('prepareUpperForCopy', () => {
 
   it('accepts an empty existing destination and refuses what only the overlay could merge', async () => {
     const dir = await upper();
-    assert.equal(prepareUpperForCopy(lower, dir, '/app/.'), true);
+    assert.equal(prepareUpperForCopy(lower, dir, copyTo('/app/.')), true);
     assert.ok((await lstat(join(dir, 'app'))).isDirectory());
     for (const dest of ['/', '/full/', '/full', '/file', '/link/src', '/file/x']) {
       const other = await upper();
-      assert.equal(prepareUpperForCopy(lower, other, dest), false, dest);
+      assert.equal(prepareUpperForCopy(lower, other, copyTo(dest)), false, dest);
       assert.deepEqual(await readdir(other), [], `${dest}: nothing written`);
     }
+    // A wildcard may match nothing, and that copy must leave the layer empty.
+    const other = await upper();
+    assert.equal(prepareUpperForCopy(lower, other, copyTo('/usr/src/', 'opt*', true)), false);
+    assert.equal(prepareUpperForCopy(lower, other, copyTo('/usr/src/', 'opt', true)), true);
   });
 });

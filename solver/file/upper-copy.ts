@@ -1,20 +1,24 @@
 import type { Stats } from 'node:fs';
 import { chmodSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { FileActionCopy } from '../../proto/gen/pb/ops_pb.js';
 import { copyXattrs } from './file-info.js';
 import { TreeIo } from './tree-io.js';
+import { hasWildcards } from './wildcard.js';
 
 /**
- * Readies the empty upper directory of an overlay snapshot for a copy to `dest` written into it
- * directly, without mounting the overlay, and says whether that gives the tree a copy through the
- * mounted overlay would. It does when, in `lower` (the merged tree below), every directory above
- * the destination is a real directory or absent and the destination itself is absent or an empty
+ * Readies the empty upper directory of an overlay snapshot for `copy` written into it directly,
+ * without mounting the overlay, and says whether that gives the tree a copy through the mounted
+ * overlay would. It does when, in `lower` (the merged tree below), every directory above the
+ * destination is a real directory or absent and the destination itself is absent or an empty
  * real directory: nothing the copy looks at or replaces then lives only below. Those that exist
  * are made in `upper` with their owner, mode, xattrs and times, as overlayfs's copy-up makes them.
- * Returns false, having written nothing, otherwise (a link on the way, a non-empty destination).
+ * Returns false, having written nothing, otherwise (a link on the way, a non-empty destination),
+ * and for a wildcard source, which may match nothing and must then leave the layer empty.
  */
-export function prepareUpperForCopy(lower: string, upper: string, dest: string): boolean {
-  const target = posix.normalize(`/${dest}`).replace(/\/\.?$/, '');
+export function prepareUpperForCopy(lower: string, upper: string, copy: FileActionCopy): boolean {
+  if (copy.allowWildcard && hasWildcards(copy.src)) return false;
+  const target = posix.normalize(`/${copy.dest}`).replace(/\/\.?$/, '');
   if (target === '' || target === '/') return false;
   const io = new TreeIo([lower, upper]);
   const existing: { path: string; st: Stats }[] = [];

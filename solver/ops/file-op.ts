@@ -1,7 +1,12 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { sha256, type Platform } from '../../oci/index.js';
-import { FileOpSchema, type FileAction, type FileOp } from '../../proto/gen/pb/ops_pb.js';
+import {
+  FileOpSchema,
+  type FileAction,
+  type FileActionCopy,
+  type FileOp,
+} from '../../proto/gen/pb/ops_pb.js';
 import { withTempMount, type LocalSnapshotter, type Mount } from '../../snapshotter/index.js';
 import {
   applyFileAction,
@@ -106,7 +111,7 @@ export class FileOpImpl implements SolverOp {
           results,
           readers,
           held,
-          lower && copy ? { lower: lower.dir, dest: copy.dest } : undefined,
+          lower && copy ? { lower: lower.dir, copy } : undefined,
         );
         const secondaryIndex = Number(action.secondaryInput);
         const secondary = await readOnly(secondaryIndex);
@@ -155,7 +160,7 @@ export class FileOpImpl implements SolverOp {
     results: Array<Tree | undefined>,
     readers: number[],
     held: Tree[],
-    upperCopy?: { lower: string; dest: string },
+    upperCopy?: { lower: string; copy: FileActionCopy },
   ): Promise<Tree> {
     let parent: string | undefined;
     if (base >= n) {
@@ -169,6 +174,10 @@ export class FileOpImpl implements SolverOp {
         held.splice(held.indexOf(earlier), 1);
         // Part of the result's chain on success; removable only after a failure removed its child.
         held.push({ dir: '', release: () => this.deps.snapshotter.remove(parent!).catch(() => undefined) });
+        // Later actions that read it (as a source or for owner names) see the frozen part.
+        const view = await this.#view(parent);
+        held.push(view);
+        results[base - n] = view;
       }
     } else if (base >= 0) {
       parent = inputs[base]?.snapshot;
@@ -187,9 +196,12 @@ export class FileOpImpl implements SolverOp {
    * at `lower`, the base's tree). Saves a mount, and the copy's files can be hardlinks of a source
    * snapshot on the same filesystem, which an overlay mount (another device) refuses.
    */
-  async #upperTree(key: string, upperCopy: { lower: string; dest: string }): Promise<Tree | undefined> {
+  async #upperTree(
+    key: string,
+    upperCopy: { lower: string; copy: FileActionCopy },
+  ): Promise<Tree | undefined> {
     const { dir } = await this.deps.snapshotter.writableLayer(key);
-    if (!prepareUpperForCopy(upperCopy.lower, dir, upperCopy.dest)) return undefined;
+    if (!prepareUpperForCopy(upperCopy.lower, dir, upperCopy.copy)) return undefined;
     return { dir, key, release: async () => {} };
   }
 
