@@ -55,8 +55,10 @@ function readLengthDelimited(buf: Uint8Array, pos: number): [start: number, end:
 
 const utf8 = new TextDecoder();
 
-function readString(buf: Uint8Array, start: number, end: number): string {
-  return utf8.decode(buf.subarray(start, end));
+/** A length-delimited UTF-8 field. */
+function readString(buf: Uint8Array, pos: number): [value: string, next: number] {
+  const [start, end] = readLengthDelimited(buf, pos);
+  return [utf8.decode(buf.subarray(start, end)), end];
 }
 
 function varintLength(value: number): number {
@@ -142,8 +144,7 @@ export function decodeStat(buf: Uint8Array): Stat {
     let start: number;
     switch (tag) {
       case 0x0a:
-        [start, pos] = readLengthDelimited(buf, pos);
-        stat.path = readString(buf, start, pos);
+        [stat.path, pos] = readString(buf, pos);
         break;
       case 0x10:
         [stat.mode, pos] = readUint32(buf, pos);
@@ -161,8 +162,7 @@ export function decodeStat(buf: Uint8Array): Stat {
         [stat.modTime, pos] = readVarint64(buf, pos);
         break;
       case 0x3a:
-        [start, pos] = readLengthDelimited(buf, pos);
-        stat.linkname = readString(buf, start, pos);
+        [stat.linkname, pos] = readString(buf, pos);
         break;
       case 0x40:
         [stat.devmajor, pos] = readVarint64(buf, pos);
@@ -200,8 +200,7 @@ function readXattr(buf: Uint8Array, into: Record<string, Uint8Array>): void {
     pos = next;
     let start: number;
     if (tag === 0x0a) {
-      [start, pos] = readLengthDelimited(buf, pos);
-      key = readString(buf, start, pos);
+      [key, pos] = readString(buf, pos);
     } else if (tag === 0x12) {
       [start, pos] = readLengthDelimited(buf, pos);
       value = buf.slice(start, pos);

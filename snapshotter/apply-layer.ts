@@ -8,7 +8,7 @@ import { Digester, type Digest } from '../oci/index.js';
 import { decompress } from './compression.js';
 import { LayerApplyError, SnapshotterError, UnsafeLayerPathError } from './errors.js';
 import { copyUp } from './copy-up.js';
-import { cleanEntryName, type DirNode, LayerFs, opaqueXattr } from './layer-fs.js';
+import { cleanEntryName, type DirNode, isOverlayXattr, LayerFs, opaqueXattr } from './layer-fs.js';
 import { runTool } from './mounting.js';
 import type { LocalSnapshotter, WritableLayer } from './snapshotter.js';
 import { readTar, type TarEntry } from './tar-reader.js';
@@ -239,7 +239,7 @@ class Applier {
 
   async #xattrs(entry: TarEntry, path: string): Promise<void> {
     for (const [name, value] of entry.xattrs) {
-      if (name.startsWith('trusted.overlay.')) continue; // only kiln decides what overlayfs sees
+      if (isOverlayXattr(name)) continue;
       try {
         await setAttribute(path, name, value);
       } catch (error) {

@@ -2,6 +2,7 @@ import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isOverlayXattr } from './layer-fs.js';
 import type { ChangeSource } from './snapshotter.js';
 
 /**
@@ -17,7 +18,7 @@ const opaqueMarker = '.wh..wh..opq';
 
 /** Extended attributes worth carrying in a layer, sorted by name (overlayfs' own are never copied). */
 export async function readXattrs(path: string): Promise<Map<string, Buffer>> {
-  const names = (await listAttributes(path)).filter((n) => !n.startsWith('trusted.overlay.')).sort();
+  const names = (await listAttributes(path)).filter((n) => !isOverlayXattr(n)).sort();
   const out = new Map<string, Buffer>();
   for (const name of names) {
     const value = await getAttribute(path, name);

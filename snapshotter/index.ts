@@ -44,6 +44,7 @@ export {
   type LayerContent,
 } from './diff-layer.js';
 export { layerTar } from './layer-tar.js';
+export { isOverlayXattr } from './layer-fs.js';
 export { compress, decompress, detectCompression } from './compression.js';
 export { chainIds, unpack, unpackLabel, type UnpackOptions, type UnpackResult } from './unpack.js';
 export { readTar, type TarEntry, type TarEntryType } from './tar-reader.js';

@@ -23,6 +23,11 @@ export interface Visible {
 }
 
 export const opaqueXattr = 'trusted.overlay.opaque';
+
+/** overlayfs's own attributes (`trusted.overlay.*`): only kiln decides what overlayfs sees. */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.');
+}
 /** Resolving more symlinks than Linux's own limit for one path means a loop. */
 const maxSymlinks = 40;
 
@@ -171,7 +176,7 @@ export class LayerFs {
       await chown(path, st.uid, st.gid);
       await chmod(path, st.mode & 0o7777);
       for (const name of await listAttributes(source)) {
-        if (name.startsWith('trusted.overlay.')) continue;
+        if (isOverlayXattr(name)) continue;
         const value = await getAttribute(source, name);
         if (value) await setAttribute(path, name, value);
       }

@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listAttributes, getAttribute } from '@napi-rs/xattr';
+import { isOverlayXattr } from '../snapshotter/index.js';
 
 /** The kind of a filesystem entry, as checksums see it. */
 export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
@@ -64,7 +65,7 @@ export class DiskTree implements TreeSource {
     const xattrs = new Map<string, Uint8Array>();
     for (const name of (await listAttributes(full).catch(() => [])).sort()) {
       // overlayfs bookkeeping and security labels say nothing about content.
-      if (name.startsWith('trusted.overlay.') || name === 'security.selinux') continue;
+      if (isOverlayXattr(name) || name === 'security.selinux') continue;
       const value = await getAttribute(full, name).catch(() => null);
       if (value) xattrs.set(name, value);
     }

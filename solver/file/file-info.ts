@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { chmodSync, lchownSync, lutimesSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
 import type { Logger } from 'pino';
+import { isOverlayXattr } from '../../snapshotter/index.js';
 import type { Owner } from './owner.js';
 
 /**
@@ -73,8 +74,8 @@ export function copyXattrs(src: string, target: string, logger?: Logger): void {
     return;
   }
   for (const name of names) {
-    // overlayfs's own (a mounted overlay hides them): in an upper they would change how it merges.
-    if (name.startsWith('trusted.overlay.')) continue;
+    // A mounted overlay hides them; in an upper they would change how it merges.
+    if (isOverlayXattr(name)) continue;
     try {
       const value = getAttributeSync(src, name);
       if (value !== null) setAttributeSync(target, name, value);

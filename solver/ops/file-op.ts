@@ -84,6 +84,7 @@ export class FileOpImpl implements SolverOp {
       for (const index of inputsOf(a)) if (index >= n) readers[index - n]!++;
     }
     const { snapshotter } = this.deps;
+    const overlay = snapshotter.driver === 'overlayfs';
     const readOnly = async (index: number): Promise<Tree | undefined> => {
       if (index < 0) return undefined;
       if (index >= n) return results[index - n];
@@ -100,7 +101,6 @@ export class FileOpImpl implements SolverOp {
         const action = actions[i]!;
         const base = Number(action.input);
         const copy = action.action.case === 'copy' ? action.action.value : undefined;
-        const overlay = snapshotter.driver === 'overlayfs';
         // Unread later, an overlay copy's result need not be mounted (see #upperTree).
         const lower =
           copy && overlay && readers[i] === 0 && base >= 0 && base < n ? await readOnly(base) : undefined;
