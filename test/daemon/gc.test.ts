@@ -17,9 +17,18 @@ import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 const sh = promisify(execFile);
 const skip = buildctlPath() ? false : 'no buildctl (set BUILDCTL=/path/to/buildctl)';
 
+/** `du -sb` of `path`, walked again when collection removes a file while `du` walks it. */
 async function diskUse(path: string): Promise<number> {
-  const { stdout } = await sh('du', ['-sb', path]);
-  return Number.parseInt(stdout, 10);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { stdout } = await sh('du', ['-sb', path]);
+      return Number.parseInt(stdout, 10);
+    } catch (err) {
+      const vanished = /No such file or directory/.test((err as { stderr?: string }).stderr ?? '');
+      if (!vanished || attempt === 20) throw err;
+      await sleep(50);
+    }
+  }
 }
 
 /**
