@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ContentStore } from '../content/index.js';
-import type { Platform } from '../oci/index.js';
+import type { Descriptor, Platform } from '../oci/index.js';
 import { RegistryClient, type CredentialProvider } from '../registry/index.js';
 import { credentials, type Session, type SessionManager } from '../session/index.js';
 import type { BuildResult, Job, SnapshotAccess } from '../solver/index.js';
@@ -72,6 +72,7 @@ export async function commitImage(
   result: BuildResult,
   options: ImageOptions,
   progress: ExportProgress,
+  onBlob?: (blob: Descriptor) => void,
 ): Promise<CommittedImage> {
   const lease = `kiln-export-${job.ref}-${randomBytes(4).toString('hex')}`;
   await services.content.createLease(lease, { expiresAt: new Date(Date.now() + leaseLifetimeMs) });
@@ -100,6 +101,7 @@ export async function commitImage(
       lease,
       progress,
       signal: job.signal,
+      ...(onBlob ? { onBlob } : {}),
     });
   } catch (error) {
     await services.content.deleteLease(lease).catch(() => undefined);

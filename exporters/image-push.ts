@@ -4,6 +4,7 @@ import {
   isIndexMediaType,
   isManifestMediaType,
   parseReference,
+  type Descriptor,
   type Digest,
   type ImageReference,
 } from '../oci/index.js';
@@ -24,18 +25,26 @@ function explicitlyTagged(name: string): boolean {
   return last.includes(':') || name.includes('@');
 }
 
+/**
+ * The repository a name is pushed to, known before the image is: its blobs can start uploading
+ * while the image is still being written. Throws ExporterRequestError for a tagged name pushed by
+ * digest.
+ */
+export function pushRepository(name: string, byDigest: boolean): ImageReference {
+  if (byDigest && explicitlyTagged(name)) {
+    throw new ExporterRequestError(`can't push tagged ref ${name} by digest`, {
+      attribute: 'push-by-digest',
+    });
+  }
+  const ref = parseReference(name);
+  return { domain: ref.domain, path: ref.path };
+}
+
 /** The reference a name is pushed to: its tag (default `latest`), or only the digest (`push-by-digest`). */
 export function pushTarget(name: string, image: CommittedImage, byDigest: boolean): ImageReference {
-  const ref = parseReference(name);
-  if (byDigest) {
-    if (explicitlyTagged(name)) {
-      throw new ExporterRequestError(`can't push tagged ref ${name} by digest`, {
-        attribute: 'push-by-digest',
-      });
-    }
-    return { domain: ref.domain, path: ref.path, digest: image.descriptor.digest };
-  }
-  return { domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' };
+  const repo = pushRepository(name, byDigest);
+  if (byDigest) return { ...repo, digest: image.descriptor.digest };
+  return { ...repo, tag: parseReference(name).tag ?? 'latest' };
 }
 
 export interface PushContext {
@@ -53,74 +62,110 @@ async function sourcesOf(content: ContentStore, digest: Digest, domain: string):
     .map((repo) => `${domain}/${repo}`);
 }
 
-/** Runs tasks together; the first failure aborts the others, and the call settles when all have. */
-async function allOrAbort(controller: AbortController, tasks: Array<() => Promise<void>>): Promise<void> {
-  const settled = await Promise.allSettled(
-    tasks.map((task) =>
-      task().catch((error: unknown) => {
-        controller.abort(error);
-        throw error;
-      }),
-    ),
-  );
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
+/**
+ * The blob uploads of one push target, each started as soon as its blob is known: the image
+ * writer reports layers while it still diffs the others and writes the config and manifest, so
+ * a base image's layers are on their way before the image is complete. Each blob is skipped when
+ * the registry has it, or mounted from a repository of the same registry the content store
+ * remembers holding it. The first failure aborts the rest.
+ */
+export class BlobUploads {
+  readonly #ctx: PushContext;
+  readonly #repo: ImageReference;
+  readonly #controller = new AbortController();
+  readonly #signal: AbortSignal;
+  readonly #uploads = new Map<Digest, { readonly blob: Descriptor; readonly done: Promise<void> }>();
+
+  constructor(ctx: PushContext, repo: ImageReference) {
+    this.#ctx = ctx;
+    this.#repo = repo;
+    this.#signal = ctx.signal
+      ? AbortSignal.any([ctx.signal, this.#controller.signal])
+      : this.#controller.signal;
+  }
+
+  /** Starts uploading `blob`, unless it is already (or failed, or was cancelled). */
+  add(blob: Descriptor): void {
+    if (this.#uploads.has(blob.digest)) return;
+    const done = this.#upload(blob).catch((error: unknown) => {
+      this.#controller.abort(error);
+      throw error;
+    });
+    // Awaited by settle() or cancel(); until then a failure must not count as unhandled.
+    done.catch(() => undefined);
+    this.#uploads.set(blob.digest, { blob, done });
+  }
+
+  /** Waits for every upload started; throws the first failure. Returns the blobs uploaded. */
+  async settle(): Promise<Descriptor[]> {
+    const uploads = [...this.#uploads.values()];
+    const settled = await Promise.allSettled(uploads.map((u) => u.done));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    return uploads.map((u) => u.blob);
+  }
+
+  /** Stops the uploads (the image will not be pushed) and waits for them to end. */
+  async cancel(reason: unknown): Promise<void> {
+    this.#controller.abort(reason);
+    await Promise.allSettled([...this.#uploads.values()].map((u) => u.done));
+  }
+
+  async #upload(blob: Descriptor): Promise<void> {
+    const { client, content, progress } = this.#ctx;
+    const signal = this.#signal;
+    signal.throwIfAborted();
+    const report = counter(progress, blob.digest, blob.size);
+    const pushed = await client.pushBlob(
+      this.#repo,
+      blob,
+      (offset) => content.reader(blob.digest, { offset, signal }),
+      {
+        mountFrom: await sourcesOf(content, blob.digest, this.#repo.domain),
+        signal,
+        onProgress: (offset) => report(offset),
+      },
+    );
+    if (pushed === 'uploaded') publishBytes('pushed', blob.size);
+    report(blob.size, true);
+  }
 }
 
 /**
- * Pushes a committed image to one name: blobs in parallel (skipped when the registry has them,
- * mounted from another repository of the same registry when the content store remembers one
- * that holds them), then manifests by digest, then the top level under the tag. Afterwards the
- * blobs are labelled with the repository, so later pushes elsewhere on that registry can mount
- * them. Progress: `pushing layers` with a counter per blob, then `pushing manifest for NAME@DIGEST`.
- * Throws ImagePushError (kind from the registry error) or the signal's reason.
+ * Pushes a committed image to one name: its blobs through `uploads` (which may have started some
+ * while the image was written), then manifests by digest, then the top level under the tag.
+ * Afterwards the blobs are labelled with the repository, so later pushes elsewhere on that
+ * registry can mount them. Progress: `pushing layers` with a counter per blob, then
+ * `pushing manifest for NAME@DIGEST`. Throws ImagePushError (kind from the registry error) or the
+ * signal's reason.
  */
 export async function pushImage(
   ctx: PushContext,
   image: CommittedImage,
   target: ImageReference,
+  uploads: BlobUploads = new BlobUploads(ctx, target),
 ): Promise<void> {
-  const { client, content, progress } = ctx;
-  const controller = new AbortController();
-  const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
+  const { client, content, progress, signal } = ctx;
   const display = formatReference({ ...target, digest: image.descriptor.digest });
-  const graph = await imageGraph(content, image.descriptor, signal);
-  const blobs = graph.nodes.filter(
-    (d) => !isIndexMediaType(d.mediaType) && !isManifestMediaType(d.mediaType),
-  );
+  let blobs: Descriptor[];
   try {
-    // Blob by blob first, so each is mounted from a repository known to hold it; the image push
-    // that follows finds them all present.
-    await step(progress, 'pushing layers', () =>
-      allOrAbort(
-        controller,
-        blobs.map((blob) => async () => {
-          const report = counter(progress, blob.digest, blob.size);
-          const pushed = await client.pushBlob(
-            target,
-            blob,
-            (offset) => content.reader(blob.digest, { offset, signal }),
-            {
-              mountFrom: await sourcesOf(content, blob.digest, target.domain),
-              signal,
-              onProgress: (offset) => report(offset),
-            },
-          );
-          if (pushed === 'uploaded') publishBytes('pushed', blob.size);
-          report(blob.size, true);
-        }),
-      ),
-    );
+    const graph = await imageGraph(content, image.descriptor, signal);
+    for (const node of graph.nodes) {
+      if (!isIndexMediaType(node.mediaType) && !isManifestMediaType(node.mediaType)) uploads.add(node);
+    }
+    blobs = await step(progress, 'pushing layers', () => uploads.settle());
+    // The image push finds every blob present, so asks the registry about none of them again.
     await step(progress, `pushing manifest for ${display}`, () =>
       client.push(target, {
         provider: content,
         descriptor: image.descriptor,
         present: new Set(blobs.map((b) => b.digest)),
-        signal,
+        ...(signal ? { signal } : {}),
       }),
     );
   } catch (cause) {
-    ctx.signal?.throwIfAborted();
+    await uploads.cancel(cause);
+    signal?.throwIfAborted();
     throw new ImagePushError(formatReference(target), { cause });
   }
   const key = distributionSourceLabel(target.domain);

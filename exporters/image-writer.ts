@@ -52,6 +52,8 @@ export interface CommitRequest {
   readonly lease: string;
   readonly progress: ExportProgress;
   readonly signal?: AbortSignal;
+  /** Told each layer and config as soon as it is in the content store (a push starts uploading it). */
+  readonly onBlob?: (blob: Descriptor) => void;
 }
 
 const unknownPlatform: Platform = { os: 'unknown', architecture: 'unknown' };
@@ -93,7 +95,7 @@ export class ImageWriter {
    * snapshotter and content store errors.
    */
   async commit(request: CommitRequest): Promise<CommittedImage> {
-    const { platforms, options, progress, provenance, signal } = request;
+    const { platforms, options, progress, provenance, signal, onBlob } = request;
     const isMap = platforms.multi || provenance !== undefined;
     const oci = options.oci || provenance !== undefined;
     const known = new Set(platforms.entries.map((e) => formatPlatform(e.platform)));
@@ -116,6 +118,7 @@ export class ImageWriter {
       epoch: options.rewriteTimestamp ? options.epoch : undefined,
       lease: request.lease,
       ...(signal ? { signal } : {}),
+      ...(onBlob ? { onLayer: (layer: ExportedLayer) => onBlob(layer.descriptor) } : {}),
     };
     const layerSets = await step(progress, 'exporting layers', () =>
       Promise.all(platforms.entries.map((e) => this.#layers.layers(e.ref.snapshot, policy))),
@@ -203,6 +206,7 @@ export class ImageWriter {
     await step(progress, `exporting config ${configDesc.digest}`, () =>
       this.#write(request, config, configType),
     );
+    request.onBlob?.(configDesc);
     const descAnnotations = sorted(annotations.manifestDescriptor);
     return {
       platform: entry.platform,

@@ -34,6 +34,8 @@ export interface LayerPolicy {
   /** Lease that holds every blob of the export. */
   readonly lease: string;
   readonly signal?: AbortSignal;
+  /** Told each layer as soon as its blob is in the content store, before the rest are done. */
+  readonly onLayer?: (layer: ExportedLayer) => void;
 }
 
 /** One layer of an exported image. */
@@ -100,7 +102,11 @@ export class LayerExporter {
    */
   async layers(key: string | undefined, policy: LayerPolicy): Promise<ExportedLayer[]> {
     const chain = await this.chain(key);
-    return mapLimited(chain, layerConcurrency, (info) => this.#layer(info, policy));
+    return mapLimited(chain, layerConcurrency, async (info) => {
+      const layer = await this.#layer(info, policy);
+      policy.onLayer?.(layer);
+      return layer;
+    });
   }
 
   async #layer(info: SnapshotInfo, policy: LayerPolicy): Promise<ExportedLayer> {

@@ -109,6 +109,34 @@ describe('image exporter', () => {
     assert.equal(out, 'hello from kiln\nhi\n');
   });
 
+  it('starts uploading the base layer while the new layer is still being compressed', async () => {
+    const key = `early-active-${process.pid}`;
+    await w.snapshotter.prepare(key, w.base.amd64);
+    const { dir } = await w.snapshotter.writableLayer(key);
+    await writeFile(join(dir, 'noise.bin'), randomBytes(24 << 20));
+    await w.snapshotter.commit(`early-top-${process.pid}`, key);
+    const j = job();
+    await w.exporters.export(
+      {
+        type: 'image',
+        attrs: { name: `${registry.host}/test/early:v1`, push: 'true', 'compression-level': '9' },
+      },
+      singleResult({ snapshot: `early-top-${process.pid}` }, frontendConfig('amd64', ['true'])),
+      j,
+    );
+    const statuses = j.progress.events().flatMap((e) => (e.type === 'status' ? [e.status] : []));
+    // Started, not finished: how fast the registry takes the upload is not the point.
+    const uploadStarted = statuses.find((s) => s.id === w.layout.images.amd64.layer.digest)?.started;
+    const layersExported = statuses.findLast((s) => s.id === 'exporting layers' && s.completed)?.completed;
+    assert.ok(uploadStarted && layersExported, 'both steps reported');
+    assert.ok(
+      uploadStarted < layersExported,
+      `base layer upload started at ${uploadStarted.toISOString()}, layers exported at ${layersExported.toISOString()}`,
+    );
+    const manifest = JSON.parse((await inspectRaw(registry, 'test/early:v1')).toString()) as Manifest;
+    assert.equal(manifest.layers[0]!.digest, w.layout.images.amd64.layer.digest);
+  });
+
   it('pushes a multi-platform index whose entries name both platforms', async () => {
     const [amd, arm] = await Promise.all([
       w.addLayer(w.base.amd64, { 'hello.txt': 'amd\n' }),
