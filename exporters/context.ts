@@ -8,6 +8,7 @@ import type { BuildResult, Job, SnapshotAccess } from '../solver/index.js';
 import { SyntheticVertex } from '../solver/index.js';
 import type { ImageOptions } from './attributes.js';
 import type { CommittedImage, ImageWriter } from './image-writer.js';
+import type { LayerExporter } from './layers.js';
 import { resultPlatforms } from './platforms.js';
 import type { ExportProgress } from './progress.js';
 import { provenanceRequest } from './provenance.js';
@@ -24,6 +25,8 @@ export interface ExportServices {
   readonly content: ContentStore;
   readonly registries: RegistrySource;
   readonly writer: ImageWriter;
+  /** The layers the writer uses (an early push computes them before the export). */
+  readonly layers: LayerExporter;
   readonly defaultPlatform: Platform;
   readonly logger: Logger | undefined;
 }

@@ -9,12 +9,13 @@ import type {
   ExporterRequest,
   ExportRunner,
   Job,
+  OpOutput,
   SnapshotAccess,
 } from '../solver/index.js';
 import { exportArchive } from './archive-exporter.js';
 import { resultFrontend, type ExportServices, type RegistrySource } from './context.js';
 import { UnsupportedExporterError } from './errors.js';
-import { exportImage } from './image-exporter.js';
+import { exportImage, startEarlyPush, type ImagePushes } from './image-exporter.js';
 import { ImageWriter } from './image-writer.js';
 import { LayerExporter } from './layers.js';
 import { exportLocal, exportTar } from './local.js';
@@ -44,6 +45,8 @@ export interface ExporterDeps {
  */
 export class Exporters implements ExportRunner {
   readonly #services: ExportServices;
+  /** Image pushes started while their build runs, by the output they belong to. */
+  readonly #early = new WeakMap<ExporterRequest, ImagePushes>();
 
   constructor(deps: ExporterDeps) {
     const layers = new LayerExporter({
@@ -57,6 +60,7 @@ export class Exporters implements ExportRunner {
       content: deps.content,
       registries: deps.registries,
       writer: new ImageWriter({ layers, content: deps.content }),
+      layers,
       defaultPlatform: deps.defaultPlatform ?? hostPlatform(),
       logger: deps.logger,
     };
@@ -77,10 +81,16 @@ export class Exporters implements ExportRunner {
     return { ...buildInfoResponse(info, result), ...response };
   }
 
+  /** Starts pushing an image output's layers while the build runs (see startEarlyPush). */
+  prepare(request: ExporterRequest, job: Job, chain: readonly OpOutput[]): void {
+    const pushes = startEarlyPush(this.#services, request, job, chain);
+    if (pushes) this.#early.set(request, pushes);
+  }
+
   #export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
     switch (request.type) {
       case 'image':
-        return exportImage(this.#services, request, result, job);
+        return exportImage(this.#services, request, result, job, this.#early.get(request));
       case 'oci':
       case 'docker':
         return exportArchive(this.#services, request, result, job);

@@ -62,21 +62,38 @@ async function sourcesOf(content: ContentStore, digest: Digest, domain: string):
     .map((repo) => `${domain}/${repo}`);
 }
 
+/** What blob uploads need: a registry client, the blobs, and when to stop. */
+export interface UploadContext {
+  readonly client: RegistryClient;
+  readonly content: ContentStore;
+  readonly signal?: AbortSignal;
+}
+
+interface Upload {
+  readonly blob: Descriptor;
+  readonly started: Date;
+  done: Promise<void>;
+  offset: number;
+  finished: boolean;
+  report?: (current: number, done?: boolean) => void;
+}
+
 /**
- * The blob uploads of one push target, each started as soon as its blob is known: the image
- * writer reports layers while it still diffs the others and writes the config and manifest, so
- * a base image's layers are on their way before the image is complete. Each blob is skipped when
- * the registry has it, or mounted from a repository of the same registry the content store
- * remembers holding it. The first failure aborts the rest.
+ * The blob uploads of one push target, each started as soon as its blob is known: while the
+ * image writer still diffs other layers and writes the config and manifest, or (see EarlyPush)
+ * while the build still runs. Each blob is skipped when the registry has it, or mounted from a
+ * repository of the same registry the content store remembers holding it. The first failure
+ * aborts the rest. Progress is shown once there is an exporter vertex to show it under.
  */
 export class BlobUploads {
-  readonly #ctx: PushContext;
+  readonly #ctx: UploadContext;
   readonly #repo: ImageReference;
   readonly #controller = new AbortController();
   readonly #signal: AbortSignal;
-  readonly #uploads = new Map<Digest, { readonly blob: Descriptor; readonly done: Promise<void> }>();
+  readonly #uploads = new Map<Digest, Upload>();
+  #progress: ExportProgress | undefined;
 
-  constructor(ctx: PushContext, repo: ImageReference) {
+  constructor(ctx: UploadContext, repo: ImageReference) {
     this.#ctx = ctx;
     this.#repo = repo;
     this.#signal = ctx.signal
@@ -87,13 +104,20 @@ export class BlobUploads {
   /** Starts uploading `blob`, unless it is already (or failed, or was cancelled). */
   add(blob: Descriptor): void {
     if (this.#uploads.has(blob.digest)) return;
-    const done = this.#upload(blob).catch((error: unknown) => {
+    const upload: Upload = { blob, started: new Date(), done: Promise.resolve(), offset: 0, finished: false };
+    this.#uploads.set(blob.digest, upload);
+    upload.done = this.#upload(upload).catch((error: unknown) => {
       this.#controller.abort(error);
       throw error;
     });
     // Awaited by settle() or cancel(); until then a failure must not count as unhandled.
-    done.catch(() => undefined);
-    this.#uploads.set(blob.digest, { blob, done });
+    upload.done.catch(() => undefined);
+  }
+
+  /** Shows each upload as a byte counter under `progress` from now on (and where it stands). */
+  show(progress: ExportProgress): void {
+    this.#progress = progress;
+    for (const upload of this.#uploads.values()) this.#report(upload);
   }
 
   /** Waits for every upload started; throws the first failure. Returns the blobs uploaded. */
@@ -111,11 +135,17 @@ export class BlobUploads {
     await Promise.allSettled([...this.#uploads.values()].map((u) => u.done));
   }
 
-  async #upload(blob: Descriptor): Promise<void> {
-    const { client, content, progress } = this.#ctx;
+  #report(upload: Upload): void {
+    if (!this.#progress) return;
+    upload.report ??= counter(this.#progress, upload.blob.digest, upload.blob.size, upload.started);
+    upload.report(upload.offset, upload.finished);
+  }
+
+  async #upload(upload: Upload): Promise<void> {
+    const { client, content } = this.#ctx;
+    const { blob } = upload;
     const signal = this.#signal;
     signal.throwIfAborted();
-    const report = counter(progress, blob.digest, blob.size);
     const pushed = await client.pushBlob(
       this.#repo,
       blob,
@@ -123,11 +153,16 @@ export class BlobUploads {
       {
         mountFrom: await sourcesOf(content, blob.digest, this.#repo.domain),
         signal,
-        onProgress: (offset) => report(offset),
+        onProgress: (offset) => {
+          upload.offset = offset;
+          this.#report(upload);
+        },
       },
     );
     if (pushed === 'uploaded') publishBytes('pushed', blob.size);
-    report(blob.size, true);
+    upload.offset = blob.size;
+    upload.finished = true;
+    this.#report(upload);
   }
 }
 
@@ -148,6 +183,7 @@ export async function pushImage(
   const { client, content, progress, signal } = ctx;
   const display = formatReference({ ...target, digest: image.descriptor.digest });
   let blobs: Descriptor[];
+  uploads.show(progress);
   try {
     const graph = await imageGraph(content, image.descriptor, signal);
     for (const node of graph.nodes) {

@@ -38,6 +38,31 @@ export interface LayerPolicy {
   readonly onLayer?: (layer: ExportedLayer) => void;
 }
 
+/** An output's layer options: the compression it asks for and whether its media types are OCI's. */
+export interface LayerFormat {
+  readonly compression: Compression;
+  readonly level: number | undefined;
+  readonly force: boolean;
+  readonly oci: boolean;
+}
+
+/** The policy for `format`'s layers, held under `lease`, file times clamped to `epoch` when given. */
+export function layerPolicy(
+  format: LayerFormat,
+  lease: string,
+  options: { signal?: AbortSignal; epoch?: number | undefined } = {},
+): LayerPolicy {
+  return {
+    compression: format.compression,
+    level: format.level,
+    force: format.force,
+    oci: format.oci,
+    epoch: options.epoch,
+    lease,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
 /** One layer of an exported image. */
 export interface ExportedLayer {
   readonly descriptor: Descriptor;

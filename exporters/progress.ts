@@ -39,8 +39,8 @@ export function counter(
   progress: ExportProgress,
   id: string,
   total: number,
+  started = new Date(),
 ): (current: number, done?: boolean) => void {
-  const started = new Date();
   return (current, done = false) => {
     const now = new Date();
     progress.sink.write({

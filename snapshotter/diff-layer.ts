@@ -68,7 +68,7 @@ async function exists(content: LayerContent, digest: Digest): Promise<boolean> {
  * Throws not-found or failed-precondition (not committed) from the snapshotter, and content
  * store errors. Cost: one walk of the changes plus compression (gzip spread over the libuv pool).
  */
-export function diffLayer(
+export async function diffLayer(
   snapshotter: LocalSnapshotter,
   key: string,
   options: DiffLayerOptions,
@@ -79,7 +79,14 @@ export function diffLayer(
     flights.set(snapshotter, flight);
   }
   const id = `${key}\0${options.compression}\0${options.level ?? ''}`;
-  return flight.run(id, (signal) => computeLayer(snapshotter, key, { ...options, signal }), options.signal);
+  const blob = await flight.run(
+    id,
+    (signal) => computeLayer(snapshotter, key, { ...options, signal }),
+    options.signal,
+  );
+  // A caller that joined another's computation holds the blob under its own lease too.
+  if (options.lease) await options.content.addLeaseResource(options.lease, blob.descriptor.digest);
+  return blob;
 }
 
 async function computeLayer(

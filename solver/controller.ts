@@ -11,6 +11,7 @@ import type { GatewayResult } from './gateway-client.js';
 import { Job, type CacheOptionEntry, type ExporterRequest } from './job.js';
 import type { JobRegistry } from './job-registry.js';
 import type { RemoteCache, ResultRef } from './op.js';
+import type { OpOutput } from './result-chain.js';
 import type { Scheduler } from './scheduler.js';
 
 /** A Control.Solve request, decoded. */
@@ -67,6 +68,12 @@ export interface CacheImportRunner {
 /** Runs one output of a build; returns its part of the exporter response. */
 export interface ExportRunner {
   export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>>;
+  /**
+   * Told, before a definition of the job is built, op outputs the build's result will be stacked
+   * on (see JobGateway.build), so the output can start on them as they settle (`job.onSettled`);
+   * may be told several times; whatever it starts ends with the job.
+   */
+  prepare?(request: ExporterRequest, job: Job, chain: readonly OpOutput[]): void;
 }
 
 export interface BuildControllerOptions {
@@ -157,18 +164,28 @@ export class BuildController {
     if (jobChannel.hasSubscribers) jobChannel.publish({ ref: job.ref, phase: 'start' } satisfies JobEvent);
     let response: Record<string, string> = {};
     let failure: unknown;
-    const gateway = new JobGateway(job, { ...this.#options.gateway, scheduler });
+    const gateway = new JobGateway(job, {
+      ...this.#options.gateway,
+      scheduler,
+      prepare: (chain) => {
+        for (const exporter of request.exporters) this.#options.exporter.prepare?.(exporter, job, chain);
+      },
+    });
     this.#gateways.set(job.ref, gateway);
     const onAbort = (): void => job.cancel();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const returned =
         request.definition || request.frontend
-          ? await gateway.solve({
-              ...(request.definition ? { definition: request.definition } : {}),
-              frontend: request.frontend,
-              frontendOpt: request.frontendAttrs,
-            })
+          ? await gateway.solve(
+              {
+                ...(request.definition ? { definition: request.definition } : {}),
+                frontend: request.frontend,
+                frontendOpt: request.frontendAttrs,
+              },
+              undefined,
+              { final: true },
+            )
           : await job.waitForReturn();
       const result = this.#resolveResult(gateway, returned);
       const cacheExport =

@@ -14,6 +14,7 @@ import type {
 } from './gateway-client.js';
 import { newId, type Job } from './job.js';
 import { materialized, type ResultRef } from './op.js';
+import { baseImage, resultChain, type OpOutput } from './result-chain.js';
 import type { Scheduler, SolverGraph } from './scheduler.js';
 
 /** A definition made ready for the scheduler: its validated ops and the result it asks for. */
@@ -43,6 +44,8 @@ export interface GatewayServices {
   readonly files: SnapshotFiles;
   readonly images: ImageConfigResolver;
   readonly workerPlatforms: readonly Platform[];
+  /** Told the op outputs a definition's result is stacked on, before it is built (see build). */
+  readonly prepare?: (chain: readonly OpOutput[]) => void;
 }
 
 /**
@@ -113,13 +116,18 @@ export class JobGateway {
     };
   }
 
-  /** Solves a definition, or runs a frontend by name. */
-  async solve(request: GatewaySolveRequest, signal?: AbortSignal): Promise<GatewayResult> {
+  /**
+   * Solves a definition, or runs a frontend by name. `final`: the definition's result is the
+   * build's (Control.Solve's own definition), not one a frontend or build function may discard.
+   */
+  async solve(
+    request: GatewaySolveRequest,
+    signal?: AbortSignal,
+    options: { final?: boolean } = {},
+  ): Promise<GatewayResult> {
     signal?.throwIfAborted();
     if (request.definition && request.definition.def.length > 0) {
-      const loaded = this.services.loadDefinition(request.definition);
-      const { ref, key } = await this.services.scheduler.build(loaded.graph, loaded.target, this.job);
-      return { ref: this.hold(ref, request.definition, key), metadata: new Map() };
+      return this.#build(this.services.loadDefinition(request.definition), request.definition, options);
     }
     if (request.frontend) {
       const frontend = this.services.frontends.get(request.frontend);
@@ -137,6 +145,25 @@ export class JobGateway {
     }
     // An empty request (no definition, no frontend) asks for an empty result.
     return { metadata: new Map() };
+  }
+
+  /**
+   * Builds a loaded definition; the result is held under a new ref id. First tells `prepare` what
+   * the result is stacked on: the whole chain for a final definition; for any other (a frontend's
+   * or build function's, usually the result but perhaps discarded) only an image it starts from,
+   * whose layers are already public in a registry.
+   */
+  async #build(
+    loaded: LoadedDefinition,
+    definition: Definition,
+    options: { final?: boolean },
+  ): Promise<GatewayResult> {
+    if (this.services.prepare) {
+      const chain = resultChain(loaded.graph, loaded.target);
+      this.services.prepare(options.final ? chain : baseImage(loaded.graph, chain));
+    }
+    const { ref, key } = await this.services.scheduler.build(loaded.graph, loaded.target, this.job);
+    return { ref: this.hold(ref, definition, key), metadata: new Map() };
   }
 
   /** The frontend request whose result holds `result`'s refs (the outermost one), if any. */

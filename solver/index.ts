@@ -7,6 +7,8 @@ export {
   type CacheImportRunner,
   type ExportRunner,
 } from './controller.js';
+export type { OpOutput } from './result-chain.js';
+export type { VertexOutcome } from './vertex.js';
 export type { BuildSources, ImageSource, MountedSecret } from './build-sources.js';
 export { CacheStore, type CacheRecord } from './cache-store.js';
 export { JobCanceledError, JobNotFoundError, SolveRequestError, VertexError } from './errors.js';

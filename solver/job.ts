@@ -5,6 +5,7 @@ import type { GatewayResult } from './gateway-client.js';
 import type { RemoteCache } from './op.js';
 import { JobProgress } from './job-progress.js';
 import type { SchedulerJob } from './scheduler.js';
+import type { VertexOutcome } from './vertex.js';
 
 /** A cache import or export as the client asked for it (`--export-cache type=…,k=v`). */
 export interface CacheOptionEntry {
@@ -41,6 +42,7 @@ export class Job implements SchedulerJob {
   readonly createdAt = new Date();
   readonly #abort = new AbortController();
   readonly #returned: Promise<GatewayResult>;
+  readonly #settledListeners: Array<(digest: string, outcome: VertexOutcome) => void> = [];
   #settleReturn!: { resolve: (r: GatewayResult) => void; reject: (e: unknown) => void };
 
   constructor(readonly options: JobOptions) {
@@ -82,6 +84,15 @@ export class Job implements SchedulerJob {
 
   get queue(): PQueue | undefined {
     return this.options.queue;
+  }
+
+  /** Calls `listener` with each vertex of the job that is done or cached, as it gets there. */
+  onSettled(listener: (digest: string, outcome: VertexOutcome) => void): void {
+    this.#settledListeners.push(listener);
+  }
+
+  settled(digest: string, outcome: VertexOutcome): void {
+    for (const listener of this.#settledListeners) listener(digest, outcome);
   }
 
   cancel(): void {

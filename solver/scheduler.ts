@@ -15,8 +15,13 @@ import {
   type Selector,
   type SolverOp,
 } from './op.js';
-import type { ProgressSink } from './progress.js';
-import { SharedVertex, type KeyParts, type VertexOutcome, type VertexState } from './vertex.js';
+import {
+  SharedVertex,
+  type KeyParts,
+  type VertexOutcome,
+  type VertexState,
+  type VertexSubscriber,
+} from './vertex.js';
 
 /** One step of a build as history keeps it. */
 export interface StepRecord {
@@ -31,10 +36,9 @@ export interface StepRecord {
   readonly source?: string;
 }
 
-/** A job as the scheduler sees it. */
-export interface SchedulerJob {
+/** A job as the scheduler sees it (and its vertices, as their subscriber). */
+export interface SchedulerJob extends VertexSubscriber {
   readonly ref: string;
-  readonly progress: ProgressSink;
   readonly signal: AbortSignal;
   readonly sessionIds: readonly string[];
   readonly entitlements: ReadonlySet<string>;

@@ -38,6 +38,8 @@ export type VertexState =
 /** One party interested in a vertex: a job, seen through its progress sink. */
 export interface VertexSubscriber {
   readonly progress: ProgressSink;
+  /** Told the outcome once the vertex is done or cached (at once when it already is). */
+  settled?(digest: string, outcome: VertexOutcome): void;
 }
 
 /** Logs kept per vertex to replay to a job that attaches while (or after) it runs. */
@@ -93,6 +95,8 @@ export class SharedVertex implements VertexProgress {
     subscriber.progress.write({ type: 'vertex', vertex: this.record() });
     for (const status of this.#statuses.values()) subscriber.progress.write({ type: 'status', status });
     for (const log of this.#logs) subscriber.progress.write({ type: 'log', log });
+    const s = this.#state;
+    if (s.kind === 'cached' || s.kind === 'done') subscriber.settled?.(this.digest, s.outcome);
   }
 
   detach(subscriber: VertexSubscriber): void {
@@ -104,6 +108,9 @@ export class SharedVertex implements VertexProgress {
     // Held statuses go out first, so none arrives after the vertex's end.
     for (const id of [...this.#statusHeld.keys()]) this.#sendStatus(id);
     this.#emitRecord();
+    if (state.kind === 'cached' || state.kind === 'done') {
+      for (const subscriber of this.#subscribers) subscriber.settled?.(this.digest, state.outcome);
+    }
   }
 
   /** The record clients display for the current state. */

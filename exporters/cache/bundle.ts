@@ -5,7 +5,7 @@ import type { LocalSnapshotter } from '../../snapshotter/index.js';
 import type { BuildResult, BuiltVertex, CacheMounts, Job, ResultRef } from '../../solver/index.js';
 import type { RegistrySource } from '../context.js';
 import { goTime } from '../go-json.js';
-import type { LayerExporter, LayerPolicy } from '../layers.js';
+import { layerPolicy, type LayerExporter } from '../layers.js';
 import type { CacheExportOptions } from './attributes.js';
 import { addBuildKitRecords } from './buildkit-records.js';
 import { marshalCacheConfig, sortConfig, type CacheConfig } from './cache-config.js';
@@ -50,15 +50,7 @@ export async function cacheBundle(
   lease: string,
 ): Promise<CacheBundle> {
   const { job, result, vertices } = build;
-  const policy: LayerPolicy = {
-    compression: options.compression,
-    level: options.level,
-    force: options.force,
-    oci: options.oci,
-    epoch: undefined,
-    lease,
-    signal: job.signal,
-  };
+  const policy = layerPolicy(options, lease, { signal: job.signal });
   const resolver = new ChainResolver({ layers: deps.layers, snapshotter: deps.snapshotter, policy });
   const outputs = keyedRefs(vertices, result);
   const finals = [...(result.ref ? [result.ref] : []), ...(result.refs?.values() ?? [])];

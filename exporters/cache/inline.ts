@@ -9,12 +9,13 @@ import {
   type ExporterRequest,
   type ExportRunner,
   type Job,
+  type OpOutput,
   type ResultRef,
 } from '../../solver/index.js';
 import { parseImageOptions } from '../attributes.js';
 import { asVertex } from '../context.js';
 import { defaultImageConfig } from '../image-config.js';
-import type { LayerExporter } from '../layers.js';
+import { layerPolicy, type LayerExporter } from '../layers.js';
 import { platformMetadata, resultPlatforms } from '../platforms.js';
 import { addBuildKitRecords, type BuildKitRecordOptions } from './buildkit-records.js';
 import { marshalRecords, sortRecords, type CacheRecord } from './cache-config.js';
@@ -63,6 +64,10 @@ export class CacheOutputs implements ExportRunner {
     return this.#options.exporter.export(request, ready, job);
   }
 
+  prepare(request: ExporterRequest, job: Job, chain: readonly OpOutput[]): void {
+    this.#options.exporter.prepare?.(request, job, chain);
+  }
+
   async #inline(request: ExporterRequest, result: BuildResult, job: Job): Promise<BuildResult> {
     const { layers, content, defaultPlatform } = this.#options;
     const image = parseImageOptions(request.attrs, {
@@ -72,15 +77,10 @@ export class CacheOutputs implements ExportRunner {
     });
     const lease = `kiln-cache-inline-${job.ref}-${randomBytes(4).toString('hex')}`;
     await content.createLease(lease, { expiresAt: new Date(Date.now() + leaseLifetimeMs) });
-    const policy = {
-      compression: image.compression,
-      level: image.level,
-      force: image.force,
-      oci: image.oci,
-      epoch: image.rewriteTimestamp ? image.epoch : undefined,
-      lease,
+    const policy = layerPolicy(image, lease, {
       signal: job.signal,
-    };
+      epoch: image.rewriteTimestamp ? image.epoch : undefined,
+    });
     // The cache export starts beside the outputs and hands over the steps at once; a runner wired
     // without it must not hang the output.
     const timer = new AbortController();

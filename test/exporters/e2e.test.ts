@@ -88,6 +88,45 @@ describe('exporters through kilnd and the real buildctl', { skip }, () => {
     assert.equal(config.config.WorkingDir, '/');
   });
 
+  it('puts the base image into the target repository while a later step still runs', async () => {
+    const slow = image(`${registry.host}/library/busybox:latest`)
+      .file(mkfile('/early.txt', 0o644, `early ${Date.now()}\n`))
+      .run({ args: ['/bin/sh', '-c', 'sleep 3; echo late > /late.txt'] })
+      .root();
+    const base = busybox.layout.images.amd64.layer.digest;
+    const present = async (): Promise<boolean> =>
+      (await fetch(`http://${registry.host}/v2/e2e/early/blobs/${base}`, { method: 'HEAD' })).status === 200;
+    let finished = false;
+    const pending = buildctl(
+      daemon.address,
+      ['build', '--output', `type=image,name=${registry.host}/e2e/early:1,push=true`],
+      toBinary(DefinitionSchema, marshal(slow)),
+    ).finally(() => (finished = true));
+    let seenAt = Number.POSITIVE_INFINITY;
+    while (!finished) {
+      if (await present()) {
+        seenAt = Date.now();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const result = await pending;
+    assert.equal(result.code, 0, result.stderr);
+    // There while `sleep 3` ran (mounted from library/busybox), not only after the export.
+    const ahead = Date.now() - seenAt;
+    assert.ok(ahead > 1500, `base layer in e2e/early ${ahead} ms before the build ended`);
+    const manifest = JSON.parse((await inspectRaw(registry, 'e2e/early:1')).toString()) as {
+      layers: Array<{ digest: string }>;
+    };
+    assert.equal(manifest.layers.length, 3);
+    assert.equal(manifest.layers[0]!.digest, base);
+    await registry.settle();
+    const arrivals = registry
+      .requestLog()
+      .filter((l) => /^(PUT|POST) \/v2\/e2e\/early\/blobs\/uploads\/\S*(digest|mount)=\S* 201$/.test(l));
+    assert.equal(arrivals.length, 4, `three layers and the config, each once:\n${arrivals.join('\n')}`);
+  });
+
   it('--output type=oci writes a tarball skopeo accepts, with the response in the metadata file', async () => {
     const dest = join(work, 'out.tar');
     const { stderr, metadata } = await build(`type=oci,dest=${dest},name=example.com/e2e/oci:v2`, 'oci');
