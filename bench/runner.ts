@@ -61,6 +61,15 @@ export interface RunnerOptions {
 const mb = (bytes: number | undefined): string =>
   bytes === undefined ? '-' : `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
+/**
+ * Writes back what earlier phases left in the page cache, so that no phase pays for another's
+ * data: the kernel flushes dirty pages about 30 s after they were written, into whatever phase
+ * then runs, and on ext4 a registry's fsync waits for that writeback too.
+ */
+async function settleDisk(): Promise<void> {
+  await runCommand('sync', []);
+}
+
 /** The milliseconds a phase's work reports, else the time it took. */
 function phaseMs(result: number | CommandResult | void, elapsed: number): number {
   if (typeof result === 'number') return result;
@@ -101,6 +110,7 @@ async function runBaseline(
     rep,
     scratch,
     phase: async (name, work) => {
+      await settleDisk();
       const load = loadAverage();
       const started = performance.now();
       try {
@@ -225,6 +235,7 @@ function runContext(
     build,
     buildctl: (args) => buildctl(args),
     phase: async (name, work) => {
+      await settleDisk();
       const load = loadAverage();
       resetPeak(daemon.pid);
       const cpuBefore = readCpuMs(daemon.pid) ?? 0;

@@ -15,7 +15,8 @@ import type {
 import { exportArchive } from './archive-exporter.js';
 import { resultFrontend, type ExportServices, type RegistrySource } from './context.js';
 import { UnsupportedExporterError } from './errors.js';
-import { exportImage, startEarlyPush, type ImagePushes } from './image-exporter.js';
+import { exportImage } from './image-exporter.js';
+import { EarlyPush } from './image-pushes.js';
 import { ImageWriter } from './image-writer.js';
 import { LayerExporter } from './layers.js';
 import { exportLocal, exportTar } from './local.js';
@@ -45,8 +46,8 @@ export interface ExporterDeps {
  */
 export class Exporters implements ExportRunner {
   readonly #services: ExportServices;
-  /** Image pushes started while their build runs, by the output they belong to. */
-  readonly #early = new WeakMap<ExporterRequest, ImagePushes>();
+  /** Image pushes started while their build runs, by output (null: the output does not qualify). */
+  readonly #early = new WeakMap<ExporterRequest, EarlyPush | null>();
 
   constructor(deps: ExporterDeps) {
     const layers = new LayerExporter({
@@ -81,16 +82,20 @@ export class Exporters implements ExportRunner {
     return { ...buildInfoResponse(info, result), ...response };
   }
 
-  /** Starts pushing an image output's layers while the build runs (see startEarlyPush). */
+  /** Starts pushing an image output's layers while the build runs (see EarlyPush). */
   prepare(request: ExporterRequest, job: Job, chain: readonly OpOutput[]): void {
-    const pushes = startEarlyPush(this.#services, request, job, chain);
-    if (pushes) this.#early.set(request, pushes);
+    let early = this.#early.get(request);
+    if (early === undefined) {
+      early = EarlyPush.start(this.#services, request, job) ?? null;
+      this.#early.set(request, early);
+    }
+    early?.watch(chain);
   }
 
   #export(request: ExporterRequest, result: BuildResult, job: Job): Promise<Record<string, string>> {
     switch (request.type) {
       case 'image':
-        return exportImage(this.#services, request, result, job, this.#early.get(request));
+        return exportImage(this.#services, request, result, job, this.#early.get(request)?.pushes);
       case 'oci':
       case 'docker':
         return exportArchive(this.#services, request, result, job);
