@@ -76,3 +76,22 @@ describe('vertex status reports', () => {
     );
   });
 });
+
+describe('vertex outcomes', () => {
+  it('tells each subscriber the outcome once settled, and a late subscriber at once', () => {
+    const { vertex } = vertexWithSink();
+    const heard: string[] = [];
+    const subscriber = (name: string) => ({
+      progress: { write: () => undefined },
+      settled: (digest: string, outcome: { refs: ReadonlyArray<{ snapshot: string | undefined }> }) =>
+        heard.push(`${name} ${digest} ${outcome.refs[0]?.snapshot}`),
+    });
+    vertex.attach(subscriber('early'));
+    vertex.transition({ kind: 'running', started });
+    assert.deepEqual(heard, []);
+    const outcome = { keys: ['k'], refs: [{ snapshot: 'snap' }] };
+    vertex.transition({ kind: 'done', started, completed: new Date(), outcome });
+    vertex.attach(subscriber('late'));
+    assert.deepEqual(heard, ['early sha256:v snap', 'late sha256:v snap']);
+  });
+});
