@@ -102,6 +102,8 @@ export class EarlyPush {
     this.pushes = pushes;
     const lease = `kiln-early-push-${job.ref}-${randomBytes(4).toString('hex')}`;
     const leased = services.content.createLease(lease, { expiresAt: new Date(Date.now() + earlyLeaseMs) });
+    // Observed below only once a snapshot settles; a failure then skips the early push.
+    leased.catch(() => undefined);
     const policy = layerPolicy(options, lease, { signal: job.signal });
     job.onSettled((digest, outcome) => {
       for (const index of this.#wanted.get(digest) ?? []) {
