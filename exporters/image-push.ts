@@ -178,7 +178,7 @@ export async function pushImage(
   ctx: PushContext,
   image: CommittedImage,
   target: ImageReference,
-  uploads: BlobUploads = new BlobUploads(ctx, target),
+  uploads: BlobUploads,
 ): Promise<void> {
   const { client, content, progress, signal } = ctx;
   const display = formatReference({ ...target, digest: image.descriptor.digest });

@@ -13,7 +13,7 @@ import type { ImageCommitOptions } from './attributes.js';
 import { ExporterRequestError } from './errors.js';
 import { descriptorJson, goJson, sorted } from './go-json.js';
 import { patchImageConfig } from './image-config.js';
-import type { ExportedLayer, LayerExporter } from './layers.js';
+import { layerPolicy, type ExportedLayer, type LayerExporter } from './layers.js';
 import { platformMetadata, type PlatformResult, type ResultPlatforms } from './platforms.js';
 import { step, type ExportProgress } from './progress.js';
 import {
@@ -111,13 +111,10 @@ export class ImageWriter {
       }
     }
     const policy = {
-      compression: options.compression,
-      level: options.level,
-      force: options.force,
-      oci,
-      epoch: options.rewriteTimestamp ? options.epoch : undefined,
-      lease: request.lease,
-      ...(signal ? { signal } : {}),
+      ...layerPolicy({ ...options, oci }, request.lease, {
+        ...(signal ? { signal } : {}),
+        epoch: options.rewriteTimestamp ? options.epoch : undefined,
+      }),
       ...(onBlob ? { onLayer: (layer: ExportedLayer) => onBlob(layer.descriptor) } : {}),
     };
     const layerSets = await step(progress, 'exporting layers', () =>

@@ -42,13 +42,17 @@ export function resultChain(graph: SolverGraph, target: OpOutput): OpOutput[] {
   for (let at: OpOutput | undefined = target; at && !seen.has(at.digest);) {
     seen.add(at.digest);
     chain.push(at);
-    const view = graph.ops.get(at.digest);
-    if (!view) break;
-    const parent: number = view.op.op.case === 'exec' ? execParent(view.op, at.index) : fileParent(view.op);
-    const input: Op['inputs'][number] | undefined = parent >= 0 ? view.op.inputs[parent] : undefined;
-    at = input ? { digest: input.digest, index: Number(input.index) } : undefined;
+    const op: Op | undefined = graph.ops.get(at.digest)?.op;
+    at = op ? parentOf(op, at.index) : undefined;
   }
   return chain;
+}
+
+/** The op output that output `index` of `op` is written on, if any. */
+function parentOf(op: Op, index: number): OpOutput | undefined {
+  const parent = op.op.case === 'exec' ? execParent(op, index) : fileParent(op);
+  const input = parent >= 0 ? op.inputs[parent] : undefined;
+  return input ? { digest: input.digest, index: Number(input.index) } : undefined;
 }
 
 /** The end of `chain` when it is an image (a `docker-image://` source), else nothing. */
