@@ -104,6 +104,8 @@ describe('pull sharing', () => {
     const t = await tempStore();
     const client = new RegistryClient({ credentials: credentialsFor(registry) });
     const other = client.withCredentials(credentialsFor(registry));
+    // skopeo's push in `before` asks for tokens too, for mounts its blob-info cache suggests.
+    const tokensBefore = registry.tokenServer!.requests().length;
     try {
       const platform = parsePlatform('linux/arm64');
       const [a, b] = await Promise.all([
@@ -123,8 +125,8 @@ describe('pull sharing', () => {
         1,
       );
       // One token per scope set and credential view, reused by every request.
-      const tokens = registry.tokenServer!.requests();
-      assert.ok(tokens.length <= 3, `expected at most 3 token requests, saw ${tokens.length}`);
+      const tokens = registry.tokenServer!.requests().slice(tokensBefore);
+      assert.ok(tokens.length <= 3, `expected at most 3 token requests, saw ${JSON.stringify(tokens)}`);
       assert.ok(tokens.every((r) => r.account === 'kiln' && r.status === 200));
     } finally {
       await client.close();
