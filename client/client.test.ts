@@ -186,6 +186,30 @@ for (const { kind, skip } of testDaemons()) {
       assert.ok(!stdout.split('\n').some((l) => l.includes('sleep 120') && l.includes(marker)));
     });
 
+    it('cancels a build whose signal aborts while it is still connecting', async () => {
+      const marker = `kiln-early-cancel-${process.pid}`;
+      const def = marshal(
+        image(env.busybox.ref)
+          .run({ shell: `sleep 120; echo ${marker}` })
+          .root(),
+        { platform: amd64 },
+      );
+      const abort = new AbortController();
+      const started = Date.now();
+      const build = client.build({ definition: def, noCache: true, signal: abort.signal });
+      // The build is preparing and has yet to send Control.Solve: the calls it makes from now on
+      // start with an aborted signal.
+      abort.abort();
+      await assert.rejects(build, (err: unknown) => {
+        assert.ok(err instanceof BuildFailedError);
+        assert.equal(err.kind, 'canceled');
+        return true;
+      });
+      assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+      const { stdout } = await run('ps', ['-eo', 'args']);
+      assert.ok(!stdout.split('\n').some((l) => l.includes('sleep 120') && l.includes(marker)));
+    });
+
     it('prunes, yielding each removed record', async () => {
       const removed = [];
       for await (const r of client.prune({ all: true })) removed.push(r);

@@ -8,6 +8,7 @@ import {
   type Client,
   type ClientDuplexStream,
   type ClientReadableStream,
+  type ClientUnaryCall,
   type ServiceError,
 } from '@grpc/grpc-js';
 import { grpcServiceDefinition } from '../proto/index.js';
@@ -84,8 +85,8 @@ export class ServiceClient<S extends GenService<GenServiceMethods>> {
         options.metadata ?? new Metadata(),
         callOptions,
         (err: ServiceError | null, response: Output<S, K>) => (err ? reject(err) : resolve(response)),
-      ) as { cancel(): void };
-      options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+      ) as ClientUnaryCall;
+      cancelOnAbort(call, options.signal);
     });
   }
 
@@ -98,7 +99,7 @@ export class ServiceClient<S extends GenService<GenServiceMethods>> {
       create(this.#schema(method), request as never),
       options.metadata ?? new Metadata(),
     ) as ClientReadableStream<Output<S, K>> & AsyncIterable<Output<S, K>>;
-    options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    cancelOnAbort(call, options.signal);
     return call;
   }
 
@@ -115,4 +116,22 @@ export class ServiceClient<S extends GenService<GenServiceMethods>> {
   close(): void {
     this.#client.close();
   }
+}
+
+/**
+ * Cancels `call` when `signal` aborts, at once when it already has: a Ctrl-C that lands while the
+ * client is still connecting must cancel the build it is about to start, not wait for its end.
+ */
+function cancelOnAbort(
+  call: ClientUnaryCall | ClientReadableStream<unknown>,
+  signal: AbortSignal | undefined,
+): void {
+  if (!signal) return;
+  if (signal.aborted) {
+    call.cancel();
+    return;
+  }
+  const cancel = (): void => call.cancel();
+  signal.addEventListener('abort', cancel, { once: true });
+  call.once('status', () => signal.removeEventListener('abort', cancel));
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { toJson } from '@bufbuild/protobuf';
 import { OpMetadataSchema, OpSchema, type OpMetadata, type Op } from '../proto/gen/pb/ops_pb.js';
-import { buildctlPath } from '../test/fixtures/kilnd.js';
+import { realBuildctlPath } from '../test/fixtures/kilnd.js';
 import { decodeDefinitionBytes } from './index.js';
 
 // `buildctl debug dump-llb` (BuildKit's own decoder) and ours must agree on every op, digest and
@@ -16,7 +16,7 @@ const golden = (
   }
 ).graphs;
 
-const buildctl = buildctlPath();
+const buildctl = realBuildctlPath();
 
 type Json = null | boolean | string | number | Json[] | { [key: string]: Json };
 

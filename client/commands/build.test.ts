@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildctlPath } from '../../test/fixtures/kilnd.js';
+import { realBuildctlPath } from '../../test/fixtures/kilnd.js';
 import { testDaemons } from '../testing/daemon.js';
 import { startEnvironment, type TestEnvironment } from '../testing/environment.js';
 import { runBuildctl, runKilnctl, type CliRun } from '../testing/run-kilnctl.js';
@@ -13,7 +13,7 @@ import { runBuildctl, runKilnctl, type CliRun } from '../testing/run-kilnctl.js'
 // machine), side by side with the real buildctl where one is available.
 
 const run = promisify(execFile);
-const buildctl = buildctlPath();
+const buildctl = realBuildctlPath();
 const noBuildctl = buildctl ? false : 'no buildctl at /tmp/bk/buildctl (or $BUILDCTL)';
 
 /** Per step name: the kinds of lines printed for it (times, numbers and transient statuses dropped). */

@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { buildctlPath } from '../../test/fixtures/kilnd.js';
+import { realBuildctlPath } from '../../test/fixtures/kilnd.js';
 import { runBuildctl, runKilnctl } from '../testing/run-kilnctl.js';
 
 // The CLI surface that needs no daemon: exit codes, usage errors and offline commands, side by
 // side with the real buildctl when it is available.
 
-const buildctl = buildctlPath();
+const buildctl = realBuildctlPath();
 const nowhere = 'unix:///nonexistent/kilnctl-test.sock';
 const golden = (
   JSON.parse(readFileSync(new URL('../../../llb/testdata/golden.json', import.meta.url), 'utf8')) as {

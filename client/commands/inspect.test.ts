@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildctlPath } from '../../test/fixtures/kilnd.js';
+import { realBuildctlPath } from '../../test/fixtures/kilnd.js';
 import { testDaemons } from '../testing/daemon.js';
 import { startEnvironment, type TestEnvironment } from '../testing/environment.js';
 import { runBuildctl, runKilnctl } from '../testing/run-kilnctl.js';
@@ -8,7 +8,7 @@ import { runBuildctl, runKilnctl } from '../testing/run-kilnctl.js';
 // du, prune, debug workers and debug info against a real daemon, byte-for-byte with buildctl
 // (records come back in no fixed order, so tables are compared line by line, sorted).
 
-const buildctl = buildctlPath();
+const buildctl = realBuildctlPath();
 
 const sortedLines = (b: Buffer): string[] => b.toString().split('\n').sort();
 const sortedBlocks = (b: Buffer): string[] => b.toString().split('\n\n').sort();

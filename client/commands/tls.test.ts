@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildctlPath } from '../../test/fixtures/kilnd.js';
+import { realBuildctlPath } from '../../test/fixtures/kilnd.js';
 import { Client, loadTlsFiles } from '../index.js';
 import { buildkitdPath, startTestDaemon, type TestDaemon } from '../testing/daemon.js';
 import { makeTestPki, type TestPki } from '../testing/tls.js';
@@ -50,7 +50,7 @@ describe('kilnctl over tcp:// with mutual TLS', { skip }, () => {
       'info',
     ]);
     assert.equal(viaFiles.code, 0, viaFiles.stderr);
-    const buildctl = buildctlPath();
+    const buildctl = realBuildctlPath();
     if (buildctl) {
       const theirs = await runBuildctl(buildctl, daemon.address, [
         '--tlsdir',
