@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { diskUsage } from './disk-usage.js';
@@ -12,7 +12,7 @@ import {
 } from './errors.js';
 import { SnapshotMetadata, type SnapshotRow, toInfo } from './metadata.js';
 import type { Mount } from './mount.js';
-import { mountPointsUnder } from './mounting.js';
+import { mountPointsUnder, unmountAll, withTempMount } from './mounting.js';
 import type {
   ChangeSource,
   LayerRecord,
@@ -34,6 +34,9 @@ export interface DirSnapshotterOptions {
   readonly db: Database;
   readonly logger?: Logger;
 }
+
+/** Where temporary mounts live, under the snapshotter's root (never a snapshot id: it has a dash). */
+const tempMountsDir = 'tmp-mounts';
 
 /**
  * What both local snapshotters share: metadata in SQLite, one directory per snapshot, the
@@ -207,10 +210,21 @@ export abstract class DirSnapshotter implements LocalSnapshotter {
     this.meta.setLayer(this.rowOfKind(key, ['committed'], 'record a layer for').id, compression, record);
   }
 
+  async withTempMount<T>(
+    mounts: readonly Mount[],
+    fn: (dir: string) => Promise<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    this.check();
+    const parent = join(this.root, tempMountsDir);
+    await mkdir(parent, { recursive: true, mode: 0o700 });
+    return withTempMount(mounts, fn, { ...options, parent });
+  }
+
   async cleanup(options: { signal?: AbortSignal } = {}): Promise<{ removed: number }> {
     this.check();
+    let removed = await this.#cleanupTempMounts(options.signal);
     const ids = this.meta.allIds();
-    let removed = 0;
     for (const name of await readdir(this.root)) {
       options.signal?.throwIfAborted();
       const owned = /^[0-9a-z]+$/.test(name) && ids.has(parseInt(name, 36));
@@ -224,5 +238,37 @@ export abstract class DirSnapshotter implements LocalSnapshotter {
       removed++;
     }
     return { removed };
+  }
+
+  /**
+   * Unmounts what a killed daemon left under the temporary mounts' directory. Each directory is
+   * only rmdir'ed, so a mount that refuses to go cannot take a snapshot's files with it.
+   */
+  async #cleanupTempMounts(signal?: AbortSignal): Promise<number> {
+    const parent = join(this.root, tempMountsDir);
+    const names = await readdir(parent).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    let removed = 0;
+    for (const name of names) {
+      signal?.throwIfAborted();
+      const dir = join(parent, name);
+      const failures = await unmountAll(dir);
+      if (failures.length > 0) {
+        this.logger?.warn(
+          { dir, err: failures[0] },
+          'leftover temporary mount cannot be unmounted; left in place',
+        );
+        continue;
+      }
+      try {
+        await rmdir(dir);
+        removed++;
+      } catch (error) {
+        this.logger?.warn({ dir, err: error }, 'leftover temporary mount directory cannot be removed');
+      }
+    }
+    return removed;
   }
 }

@@ -48,7 +48,8 @@ describe('OverlaySnapshotter chains longer than one mount option page', () => {
         await sn.remove('v12');
         await sn.remove('top');
         for (let i = 30; i >= 1; i--) await sn.remove(`l${i}`);
-        assert.deepEqual(await readdir(root), []);
+        assert.deepEqual(await readdir(root), ['tmp-mounts']);
+        assert.deepEqual(await readdir(join(root, 'tmp-mounts')), []);
       },
     );
   });

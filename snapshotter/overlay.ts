@@ -4,7 +4,7 @@ import { DirSnapshotter, type DirSnapshotterOptions } from './dir-snapshotter.js
 import { MountError, SnapshotterArgumentError } from './errors.js';
 import type { SnapshotRow } from './metadata.js';
 import type { Mount } from './mount.js';
-import { runTool, withTempMount } from './mounting.js';
+import { runTool } from './mounting.js';
 import {
   bindMount,
   type ChainLink,
@@ -136,7 +136,7 @@ export class OverlaySnapshotter extends DirSnapshotter {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp);
     this.logger?.info({ key: row.key, depth: row.depth }, 'flattening a long overlay chain');
-    await withTempMount(
+    await this.withTempMount(
       [this.#readOnly(lowers)],
       async (merged) => {
         const r = await runTool('cp', ['-a', '--reflink=auto', `${merged}/.`, `${tmp}/`], signal);

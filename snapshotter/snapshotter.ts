@@ -130,6 +130,18 @@ export interface LocalSnapshotter extends Snapshotter {
   layerRecord(key: string, compression: string): Promise<LayerRecord | undefined>;
   /** Remembers a layer blob for a committed snapshot (replacing one of the same compression). */
   recordLayer(key: string, compression: string, record: LayerRecord): Promise<void>;
-  /** Removes directories no snapshot owns (left by a crash). Run at startup, before use. */
+  /**
+   * Mounts `mounts` on a temporary directory under the snapshotter's own root for the duration of
+   * `fn`, so that what a killed daemon left mounted is found by the next start's `cleanup()`.
+   */
+  withTempMount<T>(
+    mounts: readonly Mount[],
+    fn: (dir: string) => Promise<T>,
+    options?: { signal?: AbortSignal },
+  ): Promise<T>;
+  /**
+   * Unmounts and removes the temporary mounts and directories no snapshot owns (left by a crash).
+   * Run at startup, before use.
+   */
   cleanup(options?: { signal?: AbortSignal }): Promise<{ removed: number }>;
 }

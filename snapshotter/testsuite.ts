@@ -4,7 +4,13 @@ import { link, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type LocalSnapshotter, mountPointsUnder, type SnapshotInfo, withTempMount } from './index.js';
+import {
+  type LocalSnapshotter,
+  mountAll,
+  mountPointsUnder,
+  type SnapshotInfo,
+  withTempMount,
+} from './index.js';
 
 /** Builds the snapshotter under test on a fresh root and database. */
 export type SnapshotterFactory = (options: {
@@ -323,6 +329,29 @@ export function snapshotterSuite(name: string, factory: SnapshotterFactory): voi
       await mkdir(join(root, 'trash-12'), { recursive: true });
       assert.deepEqual(await sn.cleanup(), { removed: 2 });
       assert.equal(await read(sn, 'c', 'f'), 'kept');
+    });
+
+    test('mounts temporary trees under its root; cleanup unmounts what a killed daemon left', async ({
+      sn,
+      root,
+    }) => {
+      await layer(sn, 'p', undefined, { f: 'base' });
+      await layer(sn, 'c', 'p', { g: 'top' });
+      const seen = await sn.withTempMount(await sn.view('v', 'c'), async (d) => {
+        assert.ok(d.startsWith(`${root}/`), d);
+        assert.notDeepEqual(await mountPointsUnder(d), []);
+        return [await readFile(join(d, 'f'), 'utf8'), await readFile(join(d, 'g'), 'utf8')];
+      });
+      assert.deepEqual(seen, ['base', 'top']);
+      // What a SIGKILL in the middle of withTempMount leaves: the mount, never unmounted.
+      const left = join(root, 'tmp-mounts', 'kiln-mount-left');
+      await mkdir(left);
+      await mountAll(await sn.view('w', 'c'), left);
+      assert.notDeepEqual(await mountPointsUnder(left), []);
+      assert.deepEqual(await sn.cleanup(), { removed: 1 });
+      assert.deepEqual(await mountPointsUnder(root), []);
+      assert.deepEqual(await readdir(join(root, 'tmp-mounts')), []);
+      assert.equal(await read(sn, 'c', 'g'), 'top');
     });
 
     test('failed prepare leaves nothing behind', async ({ sn }) => {

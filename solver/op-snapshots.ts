@@ -1,5 +1,4 @@
 import type { LocalSnapshotter, Mount } from '../snapshotter/index.js';
-import { withTempMount } from '../snapshotter/index.js';
 import type { OpSnapshots } from './ops/index.js';
 
 /** The snapshotter as ops use it. */
@@ -9,6 +8,7 @@ export function opSnapshots(snapshotter: LocalSnapshotter): OpSnapshots {
     view: (key, parent) => snapshotter.view(key, parent),
     commit: (name, key) => snapshotter.commit(name, key),
     remove: (key) => snapshotter.remove(key),
-    withMount: <T>(mounts: readonly Mount[], fn: (dir: string) => Promise<T>) => withTempMount(mounts, fn),
+    withMount: <T>(mounts: readonly Mount[], fn: (dir: string) => Promise<T>) =>
+      snapshotter.withTempMount(mounts, fn),
   };
 }

@@ -1,6 +1,5 @@
 import { newId } from './job.js';
 import type { LocalSnapshotter } from '../snapshotter/index.js';
-import { withTempMount } from '../snapshotter/index.js';
 
 /**
  * Read-only access to a committed snapshot's tree. A snapshot without parent is read in place
@@ -18,7 +17,7 @@ export class SnapshotAccess {
     const key = `view-${newId()}`;
     const mounts = await this.snapshotter.view(key, snapshot);
     try {
-      return await withTempMount(mounts, fn, signal ? { signal } : {});
+      return await this.snapshotter.withTempMount(mounts, fn, signal ? { signal } : {});
     } finally {
       await this.snapshotter.remove(key);
     }

@@ -7,7 +7,7 @@ import {
   type FileActionCopy,
   type FileOp,
 } from '../../proto/gen/pb/ops_pb.js';
-import { withTempMount, type LocalSnapshotter, type Mount } from '../../snapshotter/index.js';
+import type { LocalSnapshotter, Mount } from '../../snapshotter/index.js';
 import {
   applyFileAction,
   fileOpSelectors,
@@ -235,7 +235,7 @@ export class FileOpImpl implements SolverOp {
     const hold = new Promise<void>((resolve) => (release = resolve));
     let mounted!: (dir: string) => void;
     const dir = new Promise<string>((resolve) => (mounted = resolve));
-    const done = withTempMount(mounts, async (d) => {
+    const done = snapshotter.withTempMount(mounts, async (d) => {
       mounted(d);
       await hold;
     });

@@ -104,6 +104,11 @@ export async function checkIntegrity(root: string): Promise<IntegrityReport> {
 
     const snapshots = db.prepare('SELECT id, key, kind FROM snapshot_snapshots').all() as SnapshotRow[];
     const dirs = new Set(await entries(join(root, 'snapshots')));
+    // Temporary mounts live here while a step or export reads a tree; an idle root has none left.
+    if (dirs.delete('tmp-mounts')) {
+      for (const name of await entries(join(root, 'snapshots', 'tmp-mounts')))
+        problems.push(`temporary mount left: snapshots/tmp-mounts/${name}`);
+    }
     for (const row of snapshots) {
       const name = row.id.toString(36);
       if (!dirs.delete(name))
