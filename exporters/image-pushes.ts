@@ -80,7 +80,8 @@ export class EarlyPush {
 
   /** The early push of `request`, or undefined when the output does not qualify. */
   static start(services: ExportServices, request: ExporterRequest, job: Job): EarlyPush | undefined {
-    if (request.type !== 'image') return undefined;
+    // A cancelled job's abort has fired already: nothing would end the push or drop its lease.
+    if (request.type !== 'image' || job.signal.aborted) return undefined;
     let options: ImageOptions;
     try {
       options = parseImageOptions(request.attrs, {
